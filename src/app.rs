@@ -1,0 +1,91 @@
+//! [`Application`]: walkie as a standalone server, the same for `main` and
+//! for the tests (which bind port 0 and read the port back).
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use actix_web::dev::Server;
+use actix_web::{middleware::Logger, App, HttpServer};
+
+use crate::config::Config;
+use crate::walkie::{StartError, Walkie};
+
+/// How long graceful shutdown waits for connections to finish.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
+
+/// A bound, not yet running, server.
+pub struct Application {
+    server: Server,
+    address: SocketAddr,
+    walkie: Walkie,
+}
+
+impl Application {
+    /// Starts the actors and binds `config.bind`. Call inside an actix
+    /// system.
+    pub async fn build(config: Config) -> Result<Self, StartError> {
+        log::info!(
+            "starting walkie {} with {config:?}",
+            env!("CARGO_PKG_VERSION")
+        );
+        let walkie = Walkie::start(&config)?;
+        let routes = walkie.clone();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(Logger::new("%a \"%r\" %s %Dms"))
+                .configure(routes.routes())
+        })
+        .disable_signals()
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
+        if let Some(workers) = config.workers {
+            server = server.workers(workers.max(1));
+        }
+        let bind_error = |source| StartError::Bind {
+            address: config.bind.clone(),
+            source,
+        };
+        let server = server.bind(&config.bind).map_err(bind_error)?;
+        let address = *server.addrs().first().ok_or_else(|| {
+            bind_error(std::io::Error::new(
+                std::io::ErrorKind::AddrNotAvailable,
+                "no address",
+            ))
+        })?;
+        let server = server.run();
+        log::info!("listening on http://{address}");
+        Ok(Self {
+            server,
+            address,
+            walkie,
+        })
+    }
+
+    /// The address actually listened on (port 0 resolved).
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn walkie(&self) -> &Walkie {
+        &self.walkie
+    }
+
+    /// Serves until `stop` completes, then shuts down gracefully: stop
+    /// accepting, store and acknowledge every message already received,
+    /// close the sockets with 1001, and return.
+    pub async fn run_until_stopped(self, stop: impl Future<Output = ()>) -> std::io::Result<()> {
+        let Self { server, walkie, .. } = self;
+        let handle = server.handle();
+        let mut server = std::pin::pin!(server);
+        tokio::select! {
+            result = &mut server => return result,
+            () = stop => {}
+        }
+        log::info!("shutting down: no new connections; storing what was received");
+        handle.pause().await;
+        walkie.shutdown().await;
+        handle.stop(true).await;
+        server.await?;
+        log::info!("stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+//! [`Outbox`]: messages waiting to be stored, and group commit.
+//!
+//! The `ChatServer` never waits for the disk. It queues what must be stored
+//! here and hands the writer one batch at a time: everything that arrived
+//! while the previous commit was under way goes into the next one. Under
+//! load batches grow by themselves, so one fsync serves many messages;
+//! when idle, a message is committed alone and at once. One batch in flight
+//! at a time also keeps ids in the order the server delivers them.
+
+use tokio::sync::oneshot;
+
+use crate::domain::{Channel, Ref, RoomName, SessionId};
+use crate::error::ChatError;
+use crate::protocol::ChatMessage;
+use crate::store::{Batch, NewMessage};
+
+/// Most messages committed in one transaction, so one batch never holds
+/// the writer for long.
+pub const MAX_BATCH: usize = 1024;
+
+/// Who is waiting for a message to be stored.
+#[derive(Debug)]
+pub enum Reply {
+    /// A session's `say` or `direct`: the sender's copy, with `ref`, is
+    /// its acknowledgement.
+    Session {
+        session: SessionId,
+        reference: Option<Ref>,
+    },
+    /// An HTTP POST, answered with the stored message.
+    Http(oneshot::Sender<Result<ChatMessage, ChatError>>),
+}
+
+/// A message waiting to be stored, and where it goes once it is.
+#[derive(Debug)]
+pub struct Pending {
+    pub channel: Channel,
+    pub message: NewMessage,
+    pub reply: Reply,
+}
+
+/// Writes waiting for the writer; see the module doc.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    rooms: Vec<RoomName>,
+    messages: Vec<Pending>,
+    in_flight: bool,
+}
+
+impl Outbox {
+    pub fn push_room(&mut self, room: RoomName) {
+        self.rooms.push(room);
+    }
+
+    pub fn push_message(&mut self, pending: Pending) {
+        self.messages.push(pending);
+    }
+
+    /// The next batch to commit, unless one is in flight or nothing waits.
+    /// The returned `Pending`s match the batch's messages one to one.
+    pub fn next_batch(&mut self) -> Option<(Batch, Vec<Pending>)> {
+        if self.in_flight || (self.rooms.is_empty() && self.messages.is_empty()) {
+            return None;
+        }
+        let take = self.messages.len().min(MAX_BATCH);
+        let pending: Vec<Pending> = self.messages.drain(..take).collect();
+        let batch = Batch {
+            rooms: std::mem::take(&mut self.rooms),
+            messages: pending.iter().map(|p| p.message.clone()).collect(),
+        };
+        self.in_flight = true;
+        Some((batch, pending))
+    }
+
+    /// The batch in flight has been committed or has failed.
+    pub fn finish(&mut self) {
+        self.in_flight = false;
+    }
+
+    /// Messages (not only room creations) are waiting.
+    pub fn has_messages(&self) -> bool {
+        !self.messages.is_empty()
+    }
+
+    /// Nothing waits and nothing is in flight.
+    pub fn is_idle(&self) -> bool {
+        !self.in_flight && self.rooms.is_empty() && self.messages.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::UserName;
+
+    fn pending(text: &str) -> Pending {
+        let room = RoomName::parse("lobby").unwrap();
+        Pending {
+            channel: Channel::Room(room.clone()),
+            message: NewMessage {
+                channel: room.to_string(),
+                from: UserName::parse("alice").unwrap(),
+                text: text.into(),
+            },
+            reply: Reply::Session {
+                session: SessionId::next(),
+                reference: None,
+            },
+        }
+    }
+
+    #[test]
+    fn messages_arriving_during_a_commit_form_the_next_batch() {
+        let mut outbox = Outbox::default();
+        assert!(outbox.next_batch().is_none());
+        outbox.push_message(pending("one"));
+        let (first, _) = outbox.next_batch().unwrap();
+        assert_eq!(first.messages.len(), 1);
+        outbox.push_message(pending("two"));
+        outbox.push_message(pending("three"));
+        assert!(
+            outbox.next_batch().is_none(),
+            "one batch in flight at a time"
+        );
+        assert!(!outbox.is_idle());
+        outbox.finish();
+        let (second, replies) = outbox.next_batch().unwrap();
+        let texts: Vec<_> = second.messages.iter().map(|m| m.text.as_str()).collect();
+        assert_eq!(texts, ["two", "three"]);
+        assert_eq!(replies.len(), 2);
+        outbox.finish();
+        assert!(outbox.is_idle());
+    }
+
+    #[test]
+    fn batches_are_capped() {
+        let mut outbox = Outbox::default();
+        for _ in 0..MAX_BATCH + 5 {
+            outbox.push_message(pending("x"));
+        }
+        assert_eq!(outbox.next_batch().unwrap().0.messages.len(), MAX_BATCH);
+        outbox.finish();
+        assert_eq!(outbox.next_batch().unwrap().0.messages.len(), 5);
+    }
+}

@@ -1,0 +1,80 @@
+//! Server configuration: command-line flags, each also read from an
+//! environment variable (the flag wins). The table is the contract's
+//! "Command line" section; `--workers` is an addition.
+
+use std::time::Duration;
+
+use clap::Args;
+
+/// How the server runs. Build one with [`Config::for_tests`] in code, or
+/// parse it from the command line (`walkie --help`).
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// Address to listen on; port 0 picks any free port.
+    #[arg(long, env = "WALKIE_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+
+    /// SQLite file holding rooms and history; created and migrated at start.
+    #[arg(long, env = "DATABASE_URL", default_value = "walkie.db")]
+    pub database_url: String,
+
+    /// Period of the WebSocket pings the server sends, in milliseconds.
+    #[arg(long, env = "WALKIE_PING_INTERVAL_MS", default_value_t = 5000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub ping_interval_ms: u64,
+
+    /// Silence (no pong, no frame) after which a connection is closed, in ms.
+    #[arg(long, env = "WALKIE_CLIENT_TIMEOUT_MS", default_value_t = 10000,
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub client_timeout_ms: u64,
+
+    /// Largest accepted message (after reassembling fragments), in bytes;
+    /// a larger one closes the connection with code 1009.
+    #[arg(long, env = "WALKIE_MAX_FRAME_BYTES", default_value_t = 65536,
+          value_parser = clap::value_parser!(u64).range(64..=(u32::MAX as u64)))]
+    pub max_frame_bytes: u64,
+
+    /// Longest message text, in Unicode scalar values.
+    #[arg(long, env = "WALKIE_MAX_TEXT_CHARS", default_value_t = 4000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_text_chars: u64,
+
+    /// HTTP worker threads (an addition to the contract); default: one per core.
+    #[arg(long, env = "WALKIE_WORKERS")]
+    pub workers: Option<usize>,
+}
+
+impl Config {
+    /// Defaults for a server on `127.0.0.1:0` storing into `database_url`,
+    /// as tests and embedding examples want it.
+    pub fn for_tests(database_url: impl Into<String>) -> Self {
+        Self {
+            bind: "127.0.0.1:0".into(),
+            database_url: database_url.into(),
+            ping_interval_ms: 5000,
+            client_timeout_ms: 10000,
+            max_frame_bytes: 65536,
+            max_text_chars: 4000,
+            workers: Some(1),
+        }
+    }
+
+    /// The session-level limits derived from this configuration.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            ping_interval: Duration::from_millis(self.ping_interval_ms),
+            client_timeout: Duration::from_millis(self.client_timeout_ms),
+            max_frame_bytes: usize::try_from(self.max_frame_bytes).unwrap_or(usize::MAX),
+            max_text_chars: usize::try_from(self.max_text_chars).unwrap_or(usize::MAX),
+        }
+    }
+}
+
+/// What every session enforces; shared by all sessions.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub ping_interval: Duration,
+    pub client_timeout: Duration,
+    pub max_frame_bytes: usize,
+    pub max_text_chars: usize,
+}

@@ -1,0 +1,93 @@
+//! Rows of the tables in `schema.rs`, and their conversion to protocol
+//! types. Ids are `BIGINT` (i64) in SQLite and `u64` on the wire; both
+//! conversions are checked.
+
+use diesel::prelude::*;
+
+use crate::domain::{MessageId, UserName};
+use crate::protocol::ChatMessage;
+use crate::schema::{messages, pending_mentions, rooms};
+
+/// A message as stored.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = messages, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct MessageRow {
+    pub room: String,
+    pub id: i64,
+    pub sender: String,
+    pub body: String,
+    pub created_at: String,
+}
+
+impl MessageRow {
+    /// The message as clients see it. A row whose sender is not a valid
+    /// name (written by something other than walkie) keeps its text but is
+    /// shown as from `unknown`.
+    pub fn into_message(self) -> ChatMessage {
+        let from = UserName::parse(self.sender).unwrap_or_else(|_| unknown_sender());
+        ChatMessage {
+            id: to_message_id(self.id),
+            room: self.room,
+            from,
+            text: self.body,
+            ts: self.created_at,
+        }
+    }
+}
+
+fn unknown_sender() -> UserName {
+    // ok: "unknown" is a valid name by the rules of `UserName::parse`.
+    UserName::parse("unknown").expect("a valid literal name")
+}
+
+/// A message to insert.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = messages)]
+pub struct NewMessageRow<'a> {
+    pub room: &'a str,
+    pub id: i64,
+    pub sender: &'a str,
+    pub body: &'a str,
+    pub created_at: &'a str,
+}
+
+/// A room (or direct conversation) to create.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = rooms)]
+pub struct NewRoomRow<'a> {
+    pub name: &'a str,
+    pub created_at: &'a str,
+}
+
+/// A mention waiting for its user to come online.
+#[derive(Debug, Queryable, Selectable)]
+#[diesel(table_name = pending_mentions, check_for_backend(diesel::sqlite::Sqlite))]
+pub struct PendingMentionRow {
+    pub id: i32,
+    pub room: String,
+    pub message_id: i64,
+    pub sender: String,
+    pub body: String,
+}
+
+/// A mention to keep for later.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = pending_mentions)]
+pub struct NewPendingMentionRow<'a> {
+    pub recipient: &'a str,
+    pub room: &'a str,
+    pub message_id: i64,
+    pub sender: &'a str,
+    pub body: &'a str,
+}
+
+/// A stored id as a protocol id; stored ids are never negative.
+pub fn to_message_id(id: i64) -> MessageId {
+    MessageId::try_from(id).unwrap_or(0)
+}
+
+/// A protocol id as a query bound, saturating: ids beyond `i64::MAX` are
+/// beyond every stored id anyway.
+pub fn to_stored_id(id: MessageId) -> i64 {
+    i64::try_from(id).unwrap_or(i64::MAX)
+}

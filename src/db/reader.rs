@@ -1,0 +1,65 @@
+//! [`HistoryReader`]: threads that answer history and room queries.
+
+use actix::{Actor, Handler, Message, SyncContext};
+use diesel::connection::SimpleConnection;
+
+use super::{queries, DbPool};
+use crate::store::{Page, PageQuery, RoomRecord, StoreError};
+
+/// Reads one page of history. Sent by `SqliteStore::page`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Page, StoreError>")]
+pub struct LoadPage {
+    pub query: PageQuery,
+}
+
+/// Lists stored rooms with their latest ids. Sent by `SqliteStore::rooms`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<RoomRecord>, StoreError>")]
+pub struct ListRooms;
+
+/// Runs a trivial query, for `/healthz`. Sent by `SqliteStore::check`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<(), StoreError>")]
+pub struct Check;
+
+/// A reader thread; several run side by side on one `SyncArbiter`.
+pub struct HistoryReader {
+    pool: DbPool,
+}
+
+impl HistoryReader {
+    pub fn new(pool: DbPool) -> Self {
+        Self { pool }
+    }
+}
+
+impl Actor for HistoryReader {
+    type Context = SyncContext<Self>;
+}
+
+impl Handler<LoadPage> for HistoryReader {
+    type Result = Result<Page, StoreError>;
+
+    fn handle(&mut self, message: LoadPage, _: &mut Self::Context) -> Self::Result {
+        let mut conn = self.pool.get()?;
+        Ok(queries::page(&mut conn, &message.query)?)
+    }
+}
+
+impl Handler<ListRooms> for HistoryReader {
+    type Result = Result<Vec<RoomRecord>, StoreError>;
+
+    fn handle(&mut self, _: ListRooms, _: &mut Self::Context) -> Self::Result {
+        let mut conn = self.pool.get()?;
+        Ok(queries::rooms(&mut conn)?)
+    }
+}
+
+impl Handler<Check> for HistoryReader {
+    type Result = Result<(), StoreError>;
+
+    fn handle(&mut self, _: Check, _: &mut Self::Context) -> Self::Result {
+        Ok(self.pool.get()?.batch_execute("SELECT 1")?)
+    }
+}

@@ -1,0 +1,113 @@
+//! Errors a client can cause, and their protocol codes.
+//!
+//! Policy (the one place where it is decided):
+//! - A bad frame or request gets an error reply with one of the protocol's
+//!   codes; the connection lives on.
+//! - Internal failures (the database, a dead actor) are logged with their
+//!   cause where they happen; the client only gets `internal` and a fixed
+//!   message, never a database error's text.
+//! - [`ChatError::code`] maps every error to its wire code, and
+//!   [`ErrorCode::http_status`] maps a code to its HTTP status.
+
+use actix_web::http::StatusCode;
+use serde::Serialize;
+
+/// The `code` of an `error` frame, and of an HTTP API error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    BadJson,
+    UnknownType,
+    BadRequest,
+    NotInRoom,
+    Forbidden,
+    RateLimited,
+    Internal,
+    Conflict,
+    /// HTTP API only: a room that does not exist (or is a direct conversation).
+    NotFound,
+}
+
+impl ErrorCode {
+    /// The status an HTTP API error with this code answers with.
+    pub fn http_status(self) -> StatusCode {
+        match self {
+            ErrorCode::BadJson | ErrorCode::UnknownType | ErrorCode::BadRequest => {
+                StatusCode::BAD_REQUEST
+            }
+            ErrorCode::NotInRoom | ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+            ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::Conflict => StatusCode::CONFLICT,
+            ErrorCode::NotFound => StatusCode::NOT_FOUND,
+            ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// Everything that can go wrong with a client's frame or request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChatError {
+    #[error("{0}")]
+    BadJson(String),
+    #[error("{0}")]
+    UnknownType(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("you have not joined room {0}")]
+    NotInRoom(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("room {0} does not exist")]
+    NotFound(String),
+    /// The cause was logged where it happened; the client is told only that
+    /// nothing was done, so it may try again.
+    #[error("internal error: the request was not carried out, try again later")]
+    Internal,
+    #[error("the server is shutting down: reconnect and send again")]
+    ShuttingDown,
+}
+
+impl ChatError {
+    /// The protocol code of this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            ChatError::BadJson(_) => ErrorCode::BadJson,
+            ChatError::UnknownType(_) => ErrorCode::UnknownType,
+            ChatError::BadRequest(_) => ErrorCode::BadRequest,
+            ChatError::NotInRoom(_) => ErrorCode::NotInRoom,
+            ChatError::Forbidden(_) => ErrorCode::Forbidden,
+            ChatError::NotFound(_) => ErrorCode::NotFound,
+            ChatError::Internal | ChatError::ShuttingDown => ErrorCode::Internal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_serialize_as_the_protocol_spells_them() {
+        let codes = [
+            (ErrorCode::BadJson, "\"bad_json\""),
+            (ErrorCode::UnknownType, "\"unknown_type\""),
+            (ErrorCode::BadRequest, "\"bad_request\""),
+            (ErrorCode::NotInRoom, "\"not_in_room\""),
+            (ErrorCode::Forbidden, "\"forbidden\""),
+            (ErrorCode::RateLimited, "\"rate_limited\""),
+            (ErrorCode::Internal, "\"internal\""),
+            (ErrorCode::Conflict, "\"conflict\""),
+            (ErrorCode::NotFound, "\"not_found\""),
+        ];
+        for (code, json) in codes {
+            assert_eq!(serde_json::to_string(&code).unwrap(), json);
+        }
+    }
+
+    #[test]
+    fn internal_errors_never_leak_details() {
+        assert_eq!(ChatError::Internal.code(), ErrorCode::Internal);
+        assert!(!ChatError::Internal.to_string().contains("diesel"));
+        assert_eq!(ErrorCode::NotFound.http_status(), StatusCode::NOT_FOUND);
+    }
+}

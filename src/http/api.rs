@@ -1,0 +1,151 @@
+//! The JSON API under `/api`: rooms, their history, posting from outside a
+//! socket.
+
+use std::collections::HashMap;
+
+use actix_web::{web, HttpResponse};
+use serde::{Deserialize, Serialize};
+
+use super::error::{bad_request, ApiError};
+use crate::chat::{ListRooms, Post, RoomExists};
+use crate::domain::{Limit, MessageId, RoomName, Text, UserName};
+use crate::error::ChatError;
+use crate::protocol::ChatMessage;
+use crate::store::PageQuery;
+use crate::Walkie;
+
+#[derive(Serialize)]
+struct RoomInfo {
+    name: RoomName,
+    members: usize,
+    messages: MessageId,
+}
+
+/// `GET /api/rooms`.
+pub async fn rooms(walkie: web::Data<Walkie>) -> Result<HttpResponse, ApiError> {
+    let live = walkie.chat().send(ListRooms).await?;
+    let stored: HashMap<RoomName, MessageId> = walkie
+        .store()
+        .rooms()
+        .await?
+        .into_iter()
+        .map(|room| (room.name, room.last_id))
+        .collect();
+    let rooms: Vec<RoomInfo> = live
+        .into_iter()
+        .map(|room| RoomInfo {
+            messages: stored.get(&room.name).copied().unwrap_or(0),
+            name: room.name,
+            members: room.members,
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(rooms))
+}
+
+/// Query of `GET /api/rooms/{room}/messages`, kept as text so that a bad
+/// value gets the API's own `bad_request`.
+#[derive(Deserialize)]
+pub struct PageParams {
+    before: Option<String>,
+    since: Option<String>,
+    limit: Option<String>,
+}
+
+fn parse_id(name: &str, value: Option<String>) -> Result<Option<MessageId>, ApiError> {
+    value
+        .map(|value| value.parse::<MessageId>())
+        .transpose()
+        .map_err(|_| bad_request(format!("{name} must be a non-negative integer")))
+}
+
+#[derive(Serialize)]
+struct PageBody<'a> {
+    room: &'a str,
+    messages: Vec<ChatMessage>,
+    more: bool,
+}
+
+/// The room named in the path, if it exists; direct conversations never do
+/// here (the HTTP API does not reveal them).
+async fn existing_room(walkie: &Walkie, room: String) -> Result<RoomName, ApiError> {
+    let not_found = || ApiError(ChatError::NotFound(room.clone()));
+    let name = RoomName::parse(room.as_str()).map_err(|_| not_found())?;
+    if !walkie
+        .chat()
+        .send(RoomExists { room: name.clone() })
+        .await?
+    {
+        return Err(not_found());
+    }
+    Ok(name)
+}
+
+/// `GET /api/rooms/{room}/messages?before=&since=&limit=`.
+pub async fn messages(
+    walkie: web::Data<Walkie>,
+    room: web::Path<String>,
+    params: web::Query<PageParams>,
+) -> Result<HttpResponse, ApiError> {
+    let PageParams {
+        before,
+        since,
+        limit,
+    } = params.into_inner();
+    let before = parse_id("before", before)?;
+    let since = parse_id("since", since)?;
+    let limit = match limit {
+        None => Limit::default(),
+        Some(value) => value
+            .parse::<u64>()
+            .map_err(|_| bad_request("limit must be an integer"))
+            .and_then(|value| Limit::try_from(value).map_err(bad_request))?,
+    };
+    let room = existing_room(&walkie, room.into_inner()).await?;
+    let query = PageQuery {
+        channel: room.to_string(),
+        since,
+        before,
+        upto: None,
+        limit: limit.get(),
+    };
+    let page = walkie.store().page(query).await?;
+    Ok(HttpResponse::Ok().json(PageBody {
+        room: room.as_str(),
+        messages: page.messages,
+        more: page.more,
+    }))
+}
+
+/// Body of `POST /api/rooms/{room}/messages`.
+#[derive(Deserialize)]
+pub struct PostBody {
+    from: UserName,
+    text: Text,
+}
+
+/// `POST /api/rooms/{room}/messages`: stores, delivers live, answers 201.
+pub async fn post(
+    walkie: web::Data<Walkie>,
+    room: web::Path<String>,
+    body: web::Json<PostBody>,
+) -> Result<HttpResponse, ApiError> {
+    let room = RoomName::parse(room.into_inner()).map_err(bad_request)?;
+    let PostBody { from, text } = body.into_inner();
+    text.check_length(walkie.limits().max_text_chars)
+        .map_err(bad_request)?;
+    let stored = walkie.chat().send(Post { room, from, text }).await??;
+    Ok(HttpResponse::Created().json(stored))
+}
+
+/// `GET /healthz`: 200 once the database answers.
+pub async fn health(walkie: web::Data<Walkie>) -> HttpResponse {
+    match walkie.store().check().await {
+        Ok(()) => HttpResponse::Ok().content_type("text/plain").body("ok"),
+        Err(error) => {
+            log::error!("health check: the database does not answer: {error}");
+            HttpResponse::ServiceUnavailable()
+                .content_type("text/plain")
+                .body("database unreachable")
+        }
+    }
+}

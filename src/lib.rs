@@ -1,0 +1,54 @@
+//! walkie: a real-time chat server on actix.
+//!
+//! Browsers open a WebSocket to `/ws`; each connection is a [`WsSession`]
+//! actor that talks to one [`ChatServer`] actor owning rooms and
+//! membership. Messages are stored in SQLite (through diesel) by a
+//! [`db::PersistenceActor`] on a `SyncArbiter` before anyone sees them; a
+//! [`notify::NotificationActor`] works out mentions beside it. The wire
+//! protocol is in `docs/protocol.md`.
+//!
+//! # Layout
+//!
+//! | module | what it holds |
+//! |---|---|
+//! | [`app`] | [`Application`]: bind, serve, shut down gracefully |
+//! | [`walkie`](mod@walkie) | [`Walkie`]: the running actors, for `main` and embedding apps |
+//! | [`config`] | command-line flags and environment variables |
+//! | [`domain`] | validated values: names, rooms, texts, ids |
+//! | [`protocol`] | client commands and server frames as serde types |
+//! | [`error`] | client-facing errors and their codes, in one place |
+//! | [`session`] | [`WsSession`], one per socket |
+//! | [`chat`] | [`ChatServer`] and its messages, membership, group commit |
+//! | [`store`] | [`store::MessageStore`], the narrow interface to history |
+//! | [`db`] | SQLite: pool, migrations, the writer and reader actors |
+//! | [`notify`] | the mention worker |
+//! | [`http`] | the route table and its handlers |
+//!
+//! # Embedding
+//!
+//! [`Walkie::start`] starts the actors inside your own actix-web app,
+//! [`Walkie::routes`] mounts the routes under a scope of yours, and
+//! [`Walkie::post`] posts to a room from any handler (see
+//! `examples/embed.rs`).
+
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod app;
+pub mod chat;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod notify;
+pub mod protocol;
+pub mod schema;
+pub mod session;
+pub mod store;
+pub mod walkie;
+
+pub use app::Application;
+pub use chat::ChatServer;
+pub use config::Config;
+pub use session::WsSession;
+pub use walkie::{StartError, Walkie};

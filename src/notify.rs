@@ -1,0 +1,196 @@
+//! [`NotificationActor`]: works out `mention`s and keeps those of offline
+//! users.
+//!
+//! A background worker on a `SyncArbiter` of one thread, beside the
+//! persistence workers: the `ChatServer` hands it stored messages and goes
+//! on delivering; the worker finds who they mention and hands that back
+//! for routing ([`RouteMentions`]). The server asks it to keep a mention
+//! when the user is offline, and to hand a user's kept mentions to their
+//! first new session. Both requests come from the server, in the server's
+//! order, to this one thread: a mention kept before a user connects is
+//! always in what that connection takes.
+
+use actix::{Actor, Addr, Handler, Message, Recipient, SyncContext};
+
+use crate::chat::{ChatServer, Mention, RouteMentions};
+use crate::db::{queries, DbPool};
+use crate::domain::{is_name_char, UserName};
+use crate::protocol::{encode, ChatMessage, ServerEvent};
+use crate::session::SessionEvent;
+
+/// The users a text mentions: for each `@`, the longest run of name
+/// characters after it with trailing dots dropped, when that is a valid
+/// name; once each, in order, never `sender`.
+pub fn mentioned_users(text: &str, sender: &UserName) -> Vec<UserName> {
+    let mut users: Vec<UserName> = Vec::new();
+    for (at, _) in text.match_indices('@') {
+        let after = &text[at + 1..];
+        let end = after
+            .find(|c: char| !is_name_char(c))
+            .unwrap_or(after.len());
+        let candidate = after[..end].trim_end_matches('.');
+        let Ok(user) = UserName::parse(candidate) else {
+            continue;
+        };
+        if &user != sender && !users.contains(&user) {
+            users.push(user);
+        }
+    }
+    users
+}
+
+/// Finds the mentions in stored room messages. Sent by the `ChatServer`
+/// after each commit; answered with [`RouteMentions`] when there are any.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct FindMentions {
+    pub messages: Vec<ChatMessage>,
+}
+
+/// Keeps a mention for a user who is offline. Sent by the `ChatServer`.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct KeepMention {
+    pub recipient: UserName,
+    pub message: ChatMessage,
+}
+
+/// Hands the mentions kept for `name` to its new session (as
+/// [`SessionEvent::PendingMentions`], empty when there are none) and
+/// forgets them. Sent by the `ChatServer` when a name's first session
+/// connects.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct TakePendingMentions {
+    pub name: UserName,
+    pub session: Recipient<SessionEvent>,
+}
+
+/// The mention worker; see the module doc.
+pub struct NotificationActor {
+    pool: DbPool,
+    chat: Addr<ChatServer>,
+}
+
+impl NotificationActor {
+    pub fn new(pool: DbPool, chat: Addr<ChatServer>) -> Self {
+        Self { pool, chat }
+    }
+}
+
+impl Actor for NotificationActor {
+    type Context = SyncContext<Self>;
+}
+
+impl Handler<FindMentions> for NotificationActor {
+    type Result = ();
+
+    fn handle(&mut self, message: FindMentions, _: &mut Self::Context) {
+        let mentions: Vec<Mention> = message
+            .messages
+            .into_iter()
+            .filter_map(|message| {
+                let users = mentioned_users(&message.text, &message.from);
+                (!users.is_empty()).then_some(Mention { message, users })
+            })
+            .collect();
+        if !mentions.is_empty() {
+            self.chat.do_send(RouteMentions { mentions });
+        }
+    }
+}
+
+impl Handler<KeepMention> for NotificationActor {
+    type Result = ();
+
+    fn handle(&mut self, message: KeepMention, _: &mut Self::Context) {
+        let kept = self
+            .pool
+            .get()
+            .map_err(|error| error.to_string())
+            .and_then(|mut conn| {
+                queries::add_pending_mention(&mut conn, &message.recipient, &message.message)
+                    .map_err(|error| error.to_string())
+            });
+        if let Err(error) = kept {
+            log::error!(
+                "could not keep a mention of {} (room {}, id {}) for their next connection: {error}",
+                message.recipient,
+                message.message.room,
+                message.message.id
+            );
+        }
+    }
+}
+
+impl Handler<TakePendingMentions> for NotificationActor {
+    type Result = ();
+
+    fn handle(&mut self, message: TakePendingMentions, _: &mut Self::Context) {
+        let taken = self
+            .pool
+            .get()
+            .map_err(|error| error.to_string())
+            .and_then(|mut conn| {
+                queries::take_pending_mentions(&mut conn, &message.name).map_err(|e| e.to_string())
+            });
+        let mentions = taken.unwrap_or_else(|error| {
+            log::error!(
+                "could not read the mentions kept for {}; they stay for a later connection: {error}",
+                message.name
+            );
+            Vec::new()
+        });
+        let frames = mentions
+            .iter()
+            .map(|mention| {
+                encode(&ServerEvent::Mention {
+                    room: &mention.room,
+                    id: mention.id,
+                    from: &mention.from,
+                    text: &mention.text,
+                })
+            })
+            .collect();
+        message
+            .session
+            .do_send(SessionEvent::PendingMentions(frames));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(text: &str, sender: &str) -> Vec<String> {
+        let sender = UserName::parse(sender).unwrap();
+        mentioned_users(text, &sender)
+            .into_iter()
+            .map(String::from)
+            .collect()
+    }
+
+    #[test]
+    fn a_mention_is_the_longest_run_of_name_characters() {
+        assert_eq!(names("hi @bob, and @carol_2!", "alice"), ["bob", "carol_2"]);
+        assert_eq!(names("@bob.smith is here", "alice"), ["bob.smith"]);
+    }
+
+    #[test]
+    fn trailing_dots_are_dropped() {
+        assert_eq!(names("thanks @bob.", "alice"), ["bob"]);
+        assert_eq!(names("thanks @bob...", "alice"), ["bob"]);
+    }
+
+    #[test]
+    fn each_user_once_never_the_sender_case_sensitive() {
+        assert_eq!(names("@bob @bob @alice @Bob", "alice"), ["bob", "Bob"]);
+    }
+
+    #[test]
+    fn non_names_mention_nobody() {
+        assert!(names("@ @. @@ a@", "alice").is_empty());
+        assert!(names(&format!("@{}", "x".repeat(33)), "alice").is_empty());
+        assert_eq!(names("mail@bob", "alice"), ["bob"]);
+    }
+}

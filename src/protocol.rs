@@ -1,0 +1,420 @@
+//! Wire protocol v1: the frames a client sends and the frames it receives.
+//!
+//! Client frames are parsed once, at the edge, into [`Frame`] (a typed
+//! [`ClientCommand`] plus its `ref`), checking in the order the protocol
+//! fixes: `bad_json`, then a string `type` (`bad_request`), then a known type
+//! (`unknown_type`), then the fields (`bad_request`). Server frames are serde
+//! types serialized by [`encode`]; nothing builds JSON by hand.
+
+use bytestring::ByteString;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::domain::{Channel, Limit, MessageId, Ref, RoomName, SessionId, Text, UserName};
+use crate::error::{ChatError, ErrorCode};
+
+/// What a client asks for, validated. Field names are the wire's.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ClientCommand {
+    Join {
+        room: RoomName,
+        since: Option<MessageId>,
+        limit: Option<Limit>,
+    },
+    Leave {
+        room: RoomName,
+    },
+    Say {
+        room: RoomName,
+        text: Text,
+    },
+    Direct {
+        to: UserName,
+        text: Text,
+    },
+    History {
+        room: Channel,
+        before: Option<MessageId>,
+        /// An addition to the contract: the messages after this id, oldest
+        /// first, so a client told `more` by a `join` with `since` can page
+        /// forward.
+        since: Option<MessageId>,
+        limit: Option<Limit>,
+    },
+    Rooms {},
+    Who {
+        room: RoomName,
+    },
+    Typing {
+        room: Channel,
+    },
+}
+
+/// The `type`s of [`ClientCommand`], to tell `unknown_type` from a bad field.
+const CLIENT_TYPES: &[&str] = &[
+    "join", "leave", "say", "direct", "history", "rooms", "who", "typing",
+];
+
+/// One decoded client frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Frame {
+    pub reference: Option<Ref>,
+    pub command: ClientCommand,
+}
+
+/// A frame that could not be decoded: the error, and the `ref` to echo when
+/// the frame carried a valid one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub error: ChatError,
+    pub reference: Option<Ref>,
+}
+
+/// Decodes one text frame. `max_text_chars` is the server's text limit.
+pub fn decode(text: &str, max_text_chars: usize) -> Result<Frame, Rejected> {
+    let reject = |error, reference| Rejected { error, reference };
+    let mut object: Map<String, Value> = serde_json::from_str(text).map_err(|error| {
+        reject(
+            ChatError::BadJson(format!("a frame must be one JSON object: {error}")),
+            None,
+        )
+    })?;
+    let reference = match object.remove("ref") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(value)) => Ref::parse(value).map(Some),
+        Some(_) => Err(format!(
+            "ref must be a string of at most {} characters",
+            Ref::MAX_CHARS
+        )),
+    };
+    let valid_reference = reference.as_ref().ok().cloned().flatten();
+    match object.get("type") {
+        Some(Value::String(kind)) if CLIENT_TYPES.contains(&kind.as_str()) => {}
+        Some(Value::String(kind)) => {
+            let error = ChatError::UnknownType(format!("unknown frame type '{kind}'"));
+            return Err(reject(error, valid_reference));
+        }
+        _ => {
+            let error = ChatError::BadRequest("a frame needs a string field 'type'".into());
+            return Err(reject(error, valid_reference));
+        }
+    }
+    let reference = reference.map_err(|message| reject(ChatError::BadRequest(message), None))?;
+    let bad_request = |message: String| reject(ChatError::BadRequest(message), reference.clone());
+    let command: ClientCommand =
+        serde_json::from_value(Value::Object(object)).map_err(|e| bad_request(e.to_string()))?;
+    if let Some(text) = command.text() {
+        text.check_length(max_text_chars).map_err(bad_request)?;
+    }
+    Ok(Frame { reference, command })
+}
+
+impl ClientCommand {
+    /// The message text this command carries, if it posts one.
+    pub fn text(&self) -> Option<&Text> {
+        match self {
+            ClientCommand::Say { text, .. } | ClientCommand::Direct { text, .. } => Some(text),
+            _ => None,
+        }
+    }
+}
+
+/// A stored message, as clients see it: in `message` frames, in history and
+/// in the HTTP API. Serialized with `"type":"message"`, so a history entry
+/// can go through the same code as a live message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename = "message")]
+pub struct ChatMessage {
+    pub id: MessageId,
+    /// The room's name, or the direct conversation's (`@alice+bob`).
+    pub room: String,
+    pub from: UserName,
+    pub text: String,
+    /// RFC 3339 UTC with milliseconds.
+    pub ts: String,
+}
+
+/// A `message` frame: the message, plus the `ref` on the sender's copy.
+#[derive(Debug, Serialize)]
+pub struct MessageFrame<'a> {
+    #[serde(flatten)]
+    pub message: &'a ChatMessage,
+    #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<&'a Ref>,
+}
+
+/// One entry of a `rooms` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RoomSummary {
+    pub name: RoomName,
+    pub members: usize,
+}
+
+/// `presence.event`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceEvent {
+    Join,
+    Leave,
+}
+
+/// Every frame the server sends but `message` ([`MessageFrame`]).
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ServerEvent<'a> {
+    Welcome {
+        session: SessionId,
+        name: &'a UserName,
+        server: &'a str,
+    },
+    Joined {
+        room: &'a RoomName,
+        members: &'a [UserName],
+        history: &'a [ChatMessage],
+        more: bool,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Left {
+        room: &'a RoomName,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Presence {
+        room: &'a RoomName,
+        name: &'a UserName,
+        event: PresenceEvent,
+    },
+    Typing {
+        room: &'a str,
+        from: &'a UserName,
+    },
+    History {
+        room: &'a str,
+        messages: &'a [ChatMessage],
+        more: bool,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Rooms {
+        rooms: &'a [RoomSummary],
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Members {
+        room: &'a RoomName,
+        members: &'a [UserName],
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    Mention {
+        room: &'a str,
+        id: MessageId,
+        from: &'a UserName,
+        text: &'a str,
+    },
+    Error {
+        code: ErrorCode,
+        message: String,
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+}
+
+impl<'a> ServerEvent<'a> {
+    /// The `error` frame for `error`, echoing `reference`.
+    pub fn error(error: &ChatError, reference: Option<&'a Ref>) -> Self {
+        ServerEvent::Error {
+            code: error.code(),
+            message: error.to_string(),
+            reference,
+        }
+    }
+}
+
+/// Serializes a server frame once, into a buffer that every recipient can
+/// share (cloning a `ByteString` only bumps a reference count).
+pub fn encode<T: Serialize>(frame: &T) -> ByteString {
+    // ok: our frames hold only strings, integers, booleans and lists of them,
+    // which serde_json always serializes.
+    let json = serde_json::to_string(frame).expect("server frames always serialize");
+    ByteString::from(json)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn decode_ok(text: &str) -> Frame {
+        decode(text, 4000).unwrap()
+    }
+
+    fn code_of(text: &str) -> (ErrorCode, Option<Ref>) {
+        let rejected = decode(text, 4000).unwrap_err();
+        (rejected.error.code(), rejected.reference)
+    }
+
+    fn reference(value: &str) -> Option<Ref> {
+        Some(Ref::parse(value).unwrap())
+    }
+
+    #[test]
+    fn every_client_type_decodes() {
+        let frames = [
+            json!({"type":"join","room":"lobby","since":3,"limit":10}),
+            json!({"type":"leave","room":"lobby"}),
+            json!({"type":"say","room":"lobby","text":"hi"}),
+            json!({"type":"direct","to":"bob","text":"hi"}),
+            json!({"type":"history","room":"@alice+bob","before":9}),
+            json!({"type":"rooms"}),
+            json!({"type":"who","room":"lobby"}),
+            json!({"type":"typing","room":"lobby"}),
+        ];
+        assert_eq!(frames.len(), CLIENT_TYPES.len());
+        for frame in frames {
+            decode_ok(&frame.to_string());
+        }
+    }
+
+    #[test]
+    fn join_keeps_its_fields() {
+        let frame = decode_ok(r#"{"type":"join","room":"lobby","since":3,"ref":"r1"}"#);
+        assert_eq!(frame.reference, reference("r1"));
+        let ClientCommand::Join { room, since, limit } = frame.command else {
+            panic!("not a join")
+        };
+        assert_eq!((room.as_str(), since, limit), ("lobby", Some(3), None));
+    }
+
+    #[test]
+    fn validation_follows_the_protocol_order() {
+        assert_eq!(code_of("not json"), (ErrorCode::BadJson, None));
+        assert_eq!(code_of("[1,2]"), (ErrorCode::BadJson, None));
+        assert_eq!(code_of(r#""say""#), (ErrorCode::BadJson, None));
+        assert_eq!(
+            code_of(r#"{"room":"x","ref":"a"}"#),
+            (ErrorCode::BadRequest, reference("a"))
+        );
+        assert_eq!(code_of(r#"{"type":7}"#), (ErrorCode::BadRequest, None));
+        assert_eq!(
+            code_of(r#"{"type":"dance","ref":"b"}"#),
+            (ErrorCode::UnknownType, reference("b"))
+        );
+        assert_eq!(
+            code_of(r#"{"type":"say","room":"x","ref":"c"}"#),
+            (ErrorCode::BadRequest, reference("c"))
+        );
+        assert_eq!(
+            code_of(r#"{"type":"join","room":5}"#),
+            (ErrorCode::BadRequest, None)
+        );
+    }
+
+    #[test]
+    fn an_invalid_ref_is_a_bad_request_and_not_echoed() {
+        assert_eq!(
+            code_of(r#"{"type":"rooms","ref":5}"#),
+            (ErrorCode::BadRequest, None)
+        );
+        let long = "r".repeat(65);
+        let frame = json!({"type":"rooms","ref":long}).to_string();
+        assert_eq!(code_of(&frame), (ErrorCode::BadRequest, None));
+        let longest = json!({"type":"rooms","ref":"r".repeat(64)}).to_string();
+        assert!(decode_ok(&longest).reference.is_some());
+    }
+
+    #[test]
+    fn fields_out_of_range_are_bad_requests() {
+        let cases = [
+            json!({"type":"join","room":"lobby","limit":0}),
+            json!({"type":"join","room":"lobby","limit":201}),
+            json!({"type":"join","room":"lobby","since":-1}),
+            json!({"type":"join","room":"lobby","since":1.5}),
+            json!({"type":"join","room":"@a+b"}),
+            json!({"type":"join","room":"no spaces"}),
+            json!({"type":"say","room":"lobby","text":"   "}),
+            json!({"type":"say","room":"lobby","text":"x".repeat(4001)}),
+            json!({"type":"direct","to":"bad name","text":"hi"}),
+            json!({"type":"history","room":"@b+a"}),
+            json!({"type":"join","room":"lobby","since":1e30}),
+        ];
+        for case in cases {
+            assert_eq!(
+                code_of(&case.to_string()).0,
+                ErrorCode::BadRequest,
+                "{case}"
+            );
+        }
+    }
+
+    #[test]
+    fn text_limit_is_the_configured_one() {
+        let frame = json!({"type":"say","room":"lobby","text":"abcdef"}).to_string();
+        assert!(decode(&frame, 6).is_ok());
+        assert_eq!(
+            decode(&frame, 5).unwrap_err().error.code(),
+            ErrorCode::BadRequest
+        );
+    }
+
+    #[test]
+    fn server_frames_serialize_as_the_contract_shows() {
+        let alice = UserName::parse("alice").unwrap();
+        let message = ChatMessage {
+            id: 7,
+            room: "lobby".into(),
+            from: alice.clone(),
+            text: "hi".into(),
+            ts: "2026-11-23T20:01:02.345Z".into(),
+        };
+        let r = Ref::parse("r1").unwrap();
+        assert_eq!(
+            encode(&MessageFrame {
+                message: &message,
+                reference: Some(&r)
+            })
+            .to_string(),
+            r#"{"type":"message","id":7,"room":"lobby","from":"alice","text":"hi","ts":"2026-11-23T20:01:02.345Z","ref":"r1"}"#
+        );
+        assert_eq!(
+            encode(&MessageFrame {
+                message: &message,
+                reference: None
+            })
+            .to_string(),
+            r#"{"type":"message","id":7,"room":"lobby","from":"alice","text":"hi","ts":"2026-11-23T20:01:02.345Z"}"#
+        );
+        let room = RoomName::parse("lobby").unwrap();
+        assert_eq!(
+            encode(&ServerEvent::Presence {
+                room: &room,
+                name: &alice,
+                event: PresenceEvent::Join
+            })
+            .to_string(),
+            r#"{"type":"presence","room":"lobby","name":"alice","event":"join"}"#
+        );
+        assert_eq!(
+            encode(&ServerEvent::error(
+                &ChatError::NotInRoom("lobby".into()),
+                Some(&r)
+            ))
+            .to_string(),
+            r#"{"type":"error","code":"not_in_room","message":"you have not joined room lobby","ref":"r1"}"#
+        );
+        let summary = [RoomSummary {
+            name: room.clone(),
+            members: 2,
+        }];
+        assert_eq!(
+            encode(&ServerEvent::Rooms {
+                rooms: &summary,
+                reference: None
+            })
+            .to_string(),
+            r#"{"type":"rooms","rooms":[{"name":"lobby","members":2}]}"#
+        );
+    }
+}

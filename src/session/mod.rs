@@ -1,0 +1,294 @@
+//! [`WsSession`]: one actor per WebSocket connection (the "consumer").
+//!
+//! It owns its socket: it reassembles and size-checks frames, parses them
+//! into [`ClientCommand`](crate::protocol::ClientCommand)s, answers pings,
+//! enforces the heartbeat, and turns commands into messages to the
+//! [`ChatServer`]. Everything it sends the client goes through
+//! [`WsSession::send_frame`], which holds frames back while
+//! - the user's kept mentions have not arrived yet (they come right after
+//!   `welcome`, before anything else), and
+//! - a room's history is loading (that room's live frames wait for
+//!   `joined`, so the client sees history, then live messages, in order).
+//!
+//! This is the only module that knows actix-web-actors.
+
+mod commands;
+mod joining;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use actix_http::ws::Item;
+use actix_web_actors::ws;
+use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
+
+use crate::chat::{ChatServer, Connect, Disconnect};
+use crate::config::Limits;
+use crate::domain::{MessageId, Ref, RoomName, SessionId, UserName};
+use crate::error::ChatError;
+use crate::protocol::{encode, ServerEvent};
+use crate::store::MessageStore;
+
+use joining::RoomState;
+
+/// The `server` field of `welcome`.
+pub const SERVER_NAME: &str = concat!("walkie/", env!("CARGO_PKG_VERSION"));
+
+/// What the server tells a session. Sent by the [`ChatServer`] and the
+/// notification worker; handled by [`WsSession`].
+///
+/// One enum rather than one message per kind, so that everything a session
+/// receives travels through one mailbox in the order it was sent: the
+/// shutdown `Close` always comes after the last acknowledgement.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub enum SessionEvent {
+    /// A frame for the client, serialized once for every recipient. `room`
+    /// names the room it belongs to (messages, presence, typing), so a
+    /// session still loading that room's history can hold it back; `id` is
+    /// the message's id, for messages.
+    Deliver {
+        frame: ByteString,
+        room: Option<Arc<str>>,
+        id: Option<MessageId>,
+    },
+    /// The mentions kept while the user was offline (maybe none). Until it
+    /// arrives the session sends nothing after `welcome`.
+    PendingMentions(Vec<ByteString>),
+    /// The server is shutting down: close with 1001.
+    Close,
+}
+
+/// A message being received in fragments.
+struct Fragments {
+    text: bool,
+    data: BytesMut,
+}
+
+/// One WebSocket connection; see the module doc.
+pub struct WsSession {
+    id: SessionId,
+    name: UserName,
+    peer: String,
+    chat: Addr<ChatServer>,
+    store: Arc<dyn MessageStore>,
+    limits: Limits,
+    /// When the client last sent anything (a frame or a pong).
+    last_heard: Instant,
+    rooms: HashMap<RoomName, RoomState>,
+    /// Frames held back until the kept mentions have been sent; `None` once
+    /// they have.
+    held: Option<Vec<ByteString>>,
+    fragments: Option<Fragments>,
+    /// Distinguishes successive joins of one room.
+    join_generation: u64,
+}
+
+impl WsSession {
+    pub fn new(
+        name: UserName,
+        peer: String,
+        chat: Addr<ChatServer>,
+        store: Arc<dyn MessageStore>,
+        limits: Limits,
+    ) -> Self {
+        Self {
+            id: SessionId::next(),
+            name,
+            peer,
+            chat,
+            store,
+            limits,
+            last_heard: Instant::now(),
+            rooms: HashMap::new(),
+            held: Some(Vec::new()),
+            fragments: None,
+            join_generation: 0,
+        }
+    }
+
+    /// Sends a frame to the client, or holds it while mentions are pending.
+    fn send_frame(&mut self, ctx: &mut ws::WebsocketContext<Self>, frame: ByteString) {
+        match &mut self.held {
+            Some(held) => held.push(frame),
+            None => ctx.text(frame),
+        }
+    }
+
+    fn send_error(
+        &mut self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        error: &ChatError,
+        reference: Option<&Ref>,
+    ) {
+        log::debug!("session {} error: {error}", self.id);
+        self.send_frame(ctx, encode(&ServerEvent::error(error, reference)));
+    }
+
+    fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: ws::CloseCode, why: &str) {
+        ctx.close(Some(ws::CloseReason {
+            code,
+            description: Some(why.to_owned()),
+        }));
+        ctx.stop();
+    }
+
+    fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
+        let ping = self.limits.ping_interval;
+        ctx.run_interval(ping, |_, ctx| ctx.ping(b""));
+        let check = (self.limits.client_timeout / 4).max(std::time::Duration::from_millis(10));
+        ctx.run_interval(check, |session, ctx| {
+            if session.last_heard.elapsed() > session.limits.client_timeout {
+                log::info!(
+                    "session {} ({}) sent nothing for {:?}: closing it",
+                    session.id,
+                    session.name,
+                    session.limits.client_timeout
+                );
+                session.close(ctx, ws::CloseCode::Away, "heartbeat timeout");
+            }
+        });
+    }
+
+    /// Adds a fragment; returns the whole message once the last one came.
+    fn reassemble(
+        &mut self,
+        item: Item,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) -> Option<(bool, Bytes)> {
+        let (first, data, last) = match item {
+            Item::FirstText(data) => (Some(true), data, false),
+            Item::FirstBinary(data) => (Some(false), data, false),
+            Item::Continue(data) => (None, data, false),
+            Item::Last(data) => (None, data, true),
+        };
+        if let Some(text) = first {
+            self.fragments = Some(Fragments {
+                text,
+                data: BytesMut::new(),
+            });
+        }
+        let Some(fragments) = self.fragments.as_mut() else {
+            self.close(
+                ctx,
+                ws::CloseCode::Protocol,
+                "continuation without a first fragment",
+            );
+            return None;
+        };
+        if fragments.data.len() + data.len() > self.limits.max_frame_bytes {
+            self.close(ctx, ws::CloseCode::Size, "message too big");
+            return None;
+        }
+        fragments.data.extend_from_slice(&data);
+        if !last {
+            return None;
+        }
+        let whole = self.fragments.take()?;
+        Some((whole.text, whole.data.freeze()))
+    }
+
+    fn on_message(&mut self, text: bool, data: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
+        if !text {
+            let error =
+                ChatError::BadRequest("binary frames are not supported: send JSON text".into());
+            return self.send_error(ctx, &error, None);
+        }
+        match std::str::from_utf8(&data) {
+            Ok(text) => self.on_text(text, ctx),
+            Err(_) => self.close(ctx, ws::CloseCode::Invalid, "text frame is not valid UTF-8"),
+        }
+    }
+}
+
+impl Actor for WsSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        log::info!(
+            "session {} ({}) connected from {}",
+            self.id,
+            self.name,
+            self.peer
+        );
+        self.heartbeat(ctx);
+        let welcome = ServerEvent::Welcome {
+            session: self.id,
+            name: &self.name,
+            server: SERVER_NAME,
+        };
+        ctx.text(encode(&welcome));
+        self.chat.do_send(Connect {
+            session: self.id,
+            name: self.name.clone(),
+            events: ctx.address().recipient(),
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        log::info!(
+            "session {} ({}) from {} disconnected",
+            self.id,
+            self.name,
+            self.peer
+        );
+        self.chat.do_send(Disconnect { session: self.id });
+    }
+}
+
+impl Handler<SessionEvent> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, event: SessionEvent, ctx: &mut Self::Context) {
+        match event {
+            SessionEvent::Deliver { frame, room, id } => self.on_deliver(frame, room, id, ctx),
+            SessionEvent::PendingMentions(mentions) => {
+                for frame in mentions {
+                    ctx.text(frame);
+                }
+                for frame in self.held.take().unwrap_or_default() {
+                    ctx.text(frame);
+                }
+            }
+            SessionEvent::Close => self.close(ctx, ws::CloseCode::Away, "server shutting down"),
+        }
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
+    fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
+        let message = match item {
+            Ok(message) => message,
+            Err(ws::ProtocolError::Overflow) => {
+                return self.close(ctx, ws::CloseCode::Size, "message too big");
+            }
+            Err(error) => {
+                log::info!(
+                    "session {} ({}): protocol error, closing: {error}",
+                    self.id,
+                    self.name
+                );
+                return self.close(ctx, ws::CloseCode::Protocol, "protocol error");
+            }
+        };
+        self.last_heard = Instant::now();
+        match message {
+            ws::Message::Text(text) => self.on_text(&text, ctx),
+            ws::Message::Binary(data) => self.on_message(false, data, ctx),
+            ws::Message::Continuation(item) => {
+                if let Some((text, data)) = self.reassemble(item, ctx) {
+                    self.on_message(text, data, ctx);
+                }
+            }
+            ws::Message::Ping(payload) => ctx.pong(&payload),
+            ws::Message::Pong(_) | ws::Message::Nop => {}
+            ws::Message::Close(reason) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The narrow interface to stored messages: [`MessageStore`].
+//!
+//! Sessions, the `ChatServer` and the HTTP routes store and read messages
+//! only through this trait, never through a database handle, so a second
+//! backend (Postgres for several nodes) is a new implementation of it and
+//! nothing else. [`crate::db::SqliteStore`] is the one walkie ships.
+//!
+//! Every method returns a future: callers inside actors run it with
+//! `ctx.spawn`, so no actor ever blocks on the disk.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use crate::domain::{MessageId, RoomName, UserName};
+use crate::protocol::ChatMessage;
+
+/// A message to store; the store gives it its id and timestamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    /// The room's name or the direct conversation's (`@alice+bob`).
+    pub channel: String,
+    pub from: UserName,
+    pub text: String,
+}
+
+/// What one commit writes: rooms to create (if they do not exist yet) and
+/// messages to append, all in one transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Batch {
+    pub rooms: Vec<RoomName>,
+    pub messages: Vec<NewMessage>,
+}
+
+impl Batch {
+    pub fn is_empty(&self) -> bool {
+        self.rooms.is_empty() && self.messages.is_empty()
+    }
+}
+
+/// Which messages of a channel to read.
+///
+/// `since` alone: the first `limit` messages after it, oldest first.
+/// `before` alone or nothing: the last `limit` messages before it (or the
+/// latest), oldest first. Both: the first `limit` between them. `upto`
+/// bounds the page from above: a session reads history only up to the last
+/// message it was sent live, so history and live frames meet exactly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageQuery {
+    pub channel: String,
+    pub since: Option<MessageId>,
+    pub before: Option<MessageId>,
+    pub upto: Option<MessageId>,
+    pub limit: usize,
+}
+
+/// A page of history; `more` says whether messages exist beyond it in the
+/// direction asked for (newer with `since`, older otherwise).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Page {
+    pub messages: Vec<ChatMessage>,
+    pub more: bool,
+}
+
+/// A stored room and the id of its latest message (0 when it has none,
+/// which is also how many messages it holds: ids have no holes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRecord {
+    pub name: RoomName,
+    pub last_id: MessageId,
+}
+
+/// Why the store could not do what was asked. Logged where it is handled;
+/// clients only ever see `internal`.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("no database connection available: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("the database worker stopped: {0}")]
+    Worker(#[from] actix::MailboxError),
+}
+
+/// A result computed off the caller's thread.
+pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>>>;
+
+/// Stores and reads messages. See the module doc.
+pub trait MessageStore: Send + Sync {
+    /// Writes `batch` in one transaction and returns the stored messages in
+    /// the batch's order, with their ids. Either everything is stored or
+    /// nothing is (and then no id was used).
+    fn append(&self, batch: Batch) -> StoreFuture<Vec<ChatMessage>>;
+
+    /// Reads one page of a channel's history.
+    fn page(&self, query: PageQuery) -> StoreFuture<Page>;
+
+    /// Every room (never a direct conversation) with its latest id.
+    fn rooms(&self) -> StoreFuture<Vec<RoomRecord>>;
+
+    /// Succeeds when the database answers a query.
+    fn check(&self) -> StoreFuture<()>;
+}

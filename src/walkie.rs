@@ -1,0 +1,143 @@
+//! [`Walkie`]: the running chat service, for `main` and for apps that embed
+//! walkie.
+
+use std::sync::Arc;
+
+use actix::prelude::*;
+use actix_web::web;
+
+use crate::chat::{ChatServer, Post, Shutdown};
+use crate::config::{Config, Limits};
+use crate::db::{self, SqliteStore};
+use crate::domain::{RoomName, Text, UserName};
+use crate::error::ChatError;
+use crate::notify::NotificationActor;
+use crate::protocol::ChatMessage;
+use crate::store::{MessageStore, StoreError};
+
+/// Reader threads answering history queries.
+const READERS: usize = 2;
+/// Pooled connections: the readers, the writer, the notification worker,
+/// and one spare for start-up queries.
+const CONNECTIONS: u32 = READERS as u32 + 3;
+
+/// Why walkie could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Open(#[from] db::OpenError),
+    #[error("cannot read the stored rooms: {0}")]
+    Rooms(#[from] StoreError),
+    #[error("cannot listen on {address}: {source} (is another server using that port?)")]
+    Bind {
+        address: String,
+        source: std::io::Error,
+    },
+}
+
+/// A handle to the running actors (the `ChatServer`, the database and
+/// notification workers); cheap to clone.
+///
+/// ```no_run
+/// use actix_web::{web, App, HttpServer, Responder};
+/// use walkie::{Config, Walkie};
+///
+/// async fn deploy(walkie: web::Data<Walkie>) -> impl Responder {
+///     // Like Django Channels' `group_send`: post to a room from any handler.
+///     match walkie.post("ops", "deploybot", "deploy finished").await {
+///         Ok(message) => format!("posted as #{}", message.id),
+///         Err(error) => format!("not posted: {error}"),
+///     }
+/// }
+///
+/// #[actix_web::main]
+/// async fn main() -> std::io::Result<()> {
+///     let walkie = Walkie::start(&Config::for_tests("chat.db")).expect("walkie starts");
+///     HttpServer::new(move || {
+///         App::new()
+///             .app_data(web::Data::new(walkie.clone()))
+///             .route("/deploy", web::post().to(deploy))
+///             .service(web::scope("/chat").configure(walkie.routes()))
+///     })
+///     .bind("127.0.0.1:8080")?
+///     .run()
+///     .await
+/// }
+/// ```
+#[derive(Clone)]
+pub struct Walkie {
+    chat: Addr<ChatServer>,
+    store: Arc<dyn MessageStore>,
+    limits: Limits,
+}
+
+impl Walkie {
+    /// Opens and migrates the database, then starts the actors. Call from
+    /// inside a running actix system (`#[actix_web::main]`).
+    pub fn start(config: &Config) -> Result<Self, StartError> {
+        let pool = db::open(&config.database_url, CONNECTIONS)?;
+        let rooms = {
+            let mut conn = pool.get().map_err(StoreError::from)?;
+            db::queries::rooms(&mut conn).map_err(StoreError::from)?
+        };
+        let store: Arc<dyn MessageStore> = Arc::new(SqliteStore::start(&pool, READERS));
+        let server_store = store.clone();
+        let chat = ChatServer::create(move |ctx| {
+            let address = ctx.address();
+            let notifier = SyncArbiter::start(1, move || {
+                NotificationActor::new(pool.clone(), address.clone())
+            });
+            ChatServer::new(server_store, notifier, rooms)
+        });
+        Ok(Self {
+            chat,
+            store,
+            limits: config.limits(),
+        })
+    }
+
+    /// Mounts walkie's routes (`/`, `/ws`, `/healthz`, `/api/...`) on an
+    /// app or a scope: `App::new().service(web::scope("/chat").configure(walkie.routes()))`.
+    pub fn routes(&self) -> impl FnOnce(&mut web::ServiceConfig) {
+        let walkie = self.clone();
+        move |config| crate::http::routes(walkie, config)
+    }
+
+    /// Posts `text` to `room` as `from`, creating the room if needed, and
+    /// returns the stored message once it is delivered to the room's
+    /// members.
+    pub async fn post(&self, room: &str, from: &str, text: &str) -> Result<ChatMessage, ChatError> {
+        let room = RoomName::parse(room).map_err(ChatError::BadRequest)?;
+        let from = UserName::parse(from).map_err(ChatError::BadRequest)?;
+        let text = Text::parse(text, self.limits.max_text_chars).map_err(ChatError::BadRequest)?;
+        self.chat
+            .send(Post { room, from, text })
+            .await
+            .map_err(|error| {
+                log::error!("the chat server did not answer a post: {error}");
+                ChatError::Internal
+            })?
+    }
+
+    /// Stores and acknowledges every message already received, then closes
+    /// every session with 1001. New messages are refused afterwards.
+    pub async fn shutdown(&self) {
+        if let Err(error) = self.chat.send(Shutdown).await {
+            log::error!("the chat server stopped before shutting down cleanly: {error}");
+        }
+    }
+
+    /// The `ChatServer`, to send it messages of [`crate::chat`] directly.
+    pub fn chat(&self) -> &Addr<ChatServer> {
+        &self.chat
+    }
+
+    /// The message store.
+    pub fn store(&self) -> Arc<dyn MessageStore> {
+        self.store.clone()
+    }
+
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+}
