@@ -75,16 +75,18 @@ impl Application {
     pub async fn run_until_stopped(self, stop: impl Future<Output = ()>) -> std::io::Result<()> {
         let Self { server, walkie, .. } = self;
         let handle = server.handle();
-        let mut server = std::pin::pin!(server);
+        // The server future runs the accept loop and handles `handle`'s
+        // commands, so it must keep running while we shut down.
+        let mut server = actix_web::rt::spawn(server);
         tokio::select! {
-            result = &mut server => return result,
+            result = &mut server => return result.map_err(std::io::Error::other)?,
             () = stop => {}
         }
         log::info!("shutting down: no new connections; storing what was received");
         handle.pause().await;
         walkie.shutdown().await;
         handle.stop(true).await;
-        server.await?;
+        server.await.map_err(std::io::Error::other)??;
         log::info!("stopped");
         Ok(())
     }

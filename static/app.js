@@ -1,0 +1,489 @@
+// walkie web client: plain JS, no build step. Speaks wire protocol v1
+// (docs/protocol.md). Every user-supplied string is rendered with
+// textContent, never as HTML.
+
+const $ = (selector) => document.querySelector(selector);
+const NAME = /^[A-Za-z0-9_.-]{1,32}$/;
+const TYPING_SHOWN_MS = 5000;
+const TYPING_SEND_EVERY_MS = 2000;
+const GROUP_WITHIN_MS = 5 * 60 * 1000;
+
+const state = {
+  socket: null,
+  me: null,
+  welcomed: false,
+  wantName: "",
+  wantToken: "",
+  retries: 0,
+  nextRef: 1,
+  current: null,
+  rooms: new Map(), // name -> conversation state, see conversation()
+  typing: new Map(), // room -> Map(name -> timer)
+  lastTypingSent: 0,
+};
+
+function conversation(name) {
+  let entry = state.rooms.get(name);
+  if (!entry) {
+    entry = {
+      name,
+      direct: name.startsWith("@"),
+      joined: false,
+      messages: [], // stored messages, oldest first, each id once
+      pending: [], // {ref, text, state}
+      lastId: 0,
+      more: false,
+      loadingOlder: false,
+      unread: 0,
+      mentions: 0,
+      members: [],
+    };
+    state.rooms.set(name, entry);
+  }
+  return entry;
+}
+
+function otherUser(room) {
+  const [a, b] = room.slice(1).split("+");
+  return a === state.me ? b : a;
+}
+
+function conversationWith(user) {
+  return "@" + [state.me, user].sort().join("+");
+}
+
+function mentionsMe(text) {
+  for (const match of text.matchAll(/@([A-Za-z0-9_.-]+)/g)) {
+    if (match[1].replace(/\.+$/, "") === state.me) return true;
+  }
+  return false;
+}
+
+// ---- connection -------------------------------------------------------
+
+function setConnection(value) {
+  const element = $('[data-testid="connection-state"]');
+  element.dataset.state = value;
+  element.textContent = value;
+}
+
+function send(frame) {
+  if (state.socket && state.socket.readyState === WebSocket.OPEN && state.welcomed) {
+    state.socket.send(JSON.stringify(frame));
+    return true;
+  }
+  return false;
+}
+
+function socketUrl() {
+  const url = new URL("ws", location.href);
+  url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
+  if (state.wantName) url.searchParams.set("name", state.wantName);
+  if (state.wantToken) url.searchParams.set("token", state.wantToken);
+  return url;
+}
+
+function connect() {
+  setConnection("connecting");
+  const socket = new WebSocket(socketUrl());
+  state.socket = socket;
+  state.welcomed = false;
+  socket.onmessage = (event) => {
+    let frame;
+    try {
+      frame = JSON.parse(event.data);
+    } catch {
+      return;
+    }
+    handle(frame);
+  };
+  socket.onclose = () => {
+    if (state.socket !== socket) return;
+    const wasWelcomed = state.welcomed;
+    state.welcomed = false;
+    setConnection("closed");
+    for (const room of state.rooms.values()) {
+      for (const item of room.pending) if (item.sent) item.state = "failed";
+    }
+    render();
+    if (!wasWelcomed && !state.me) return explainRefusal();
+    const delay = Math.min(10000, 500 * 2 ** state.retries++);
+    setTimeout(connect, delay);
+  };
+}
+
+async function explainRefusal() {
+  const error = $('[data-testid="signin-error"]');
+  let reason = "the server could not be reached";
+  try {
+    const url = socketUrl();
+    url.protocol = location.protocol;
+    const response = await fetch(url);
+    const text = await response.text();
+    if ([400, 401, 403, 503].includes(response.status)) reason = `${response.status}: ${text}`;
+    if (response.status === 401) $("#token-label").hidden = false;
+  } catch {
+    // keep the generic reason
+  }
+  error.textContent = `Connection refused (${reason})`;
+  error.hidden = false;
+  $("#signin").hidden = false;
+}
+
+// ---- frames from the server --------------------------------------------
+
+function handle(frame) {
+  switch (frame.type) {
+    case "welcome":
+      state.me = frame.name;
+      state.welcomed = true;
+      state.retries = 0;
+      $('[data-testid="me"]').textContent = frame.name;
+      $("#signin").hidden = true;
+      $("#chat").hidden = false;
+      setConnection("open");
+      resume();
+      break;
+    case "joined":
+      onJoined(frame);
+      break;
+    case "left":
+      state.rooms.delete(frame.room);
+      if (state.current === frame.room) state.current = null;
+      break;
+    case "message":
+      onMessage(frame);
+      break;
+    case "history":
+      onHistory(frame);
+      break;
+    case "presence":
+      onPresence(frame);
+      break;
+    case "members":
+      conversation(frame.room).members = frame.members;
+      break;
+    case "typing":
+      onTyping(frame);
+      break;
+    case "mention":
+      conversation(frame.room).mentions += 1;
+      break;
+    case "error":
+      onError(frame);
+      break;
+  }
+  render();
+}
+
+/** After (re)connecting: rejoin rooms from where we were, send what waits. */
+function resume() {
+  const params = new URLSearchParams(location.search);
+  const wanted = params.get("room");
+  if (wanted && !state.rooms.has(wanted)) joinRoom(wanted);
+  for (const room of state.rooms.values()) {
+    if (room.direct) {
+      send({ type: "history", room: room.name, since: room.lastId || undefined, ref: ref() });
+    } else {
+      send({ type: "join", room: room.name, since: room.lastId || undefined, ref: ref() });
+    }
+    for (const item of room.pending) if (!item.sent) transmit(room, item);
+  }
+}
+
+function addMessages(room, messages) {
+  const known = new Set(room.messages.map((m) => m.id));
+  for (const message of messages) {
+    if (known.has(message.id)) continue;
+    known.add(message.id);
+    room.messages.push(message);
+    if (message.id > room.lastId) room.lastId = message.id;
+  }
+  room.messages.sort((a, b) => a.id - b.id);
+}
+
+function onJoined(frame) {
+  const room = conversation(frame.room);
+  const fresh = !room.joined && room.messages.length === 0;
+  room.joined = true;
+  room.members = frame.members;
+  if (fresh) room.more = frame.more;
+  addMessages(room, frame.history);
+  if (!state.current) openRoom(frame.room);
+}
+
+function onMessage(frame) {
+  const room = conversation(frame.room);
+  if (frame.ref) room.pending = room.pending.filter((item) => item.ref !== frame.ref);
+  const isNew = !room.messages.some((m) => m.id === frame.id);
+  addMessages(room, [frame]);
+  if (isNew && frame.from !== state.me && (state.current !== frame.room || document.hidden)) {
+    room.unread += 1;
+    if (!room.direct && mentionsMe(frame.text)) room.mentions += 1;
+  }
+  clearTyping(frame.room, frame.from);
+}
+
+function onHistory(frame) {
+  const room = conversation(frame.room);
+  const older = room.loadingOlder;
+  room.loadingOlder = false;
+  addMessages(room, frame.messages);
+  if (older) room.more = frame.more;
+}
+
+function onPresence(frame) {
+  const room = conversation(frame.room);
+  const members = new Set(room.members);
+  if (frame.event === "join") members.add(frame.name);
+  else members.delete(frame.name);
+  room.members = [...members].sort();
+}
+
+function onTyping(frame) {
+  let typing = state.typing.get(frame.room);
+  if (!typing) state.typing.set(frame.room, (typing = new Map()));
+  clearTimeout(typing.get(frame.from));
+  typing.set(frame.from, setTimeout(() => { clearTyping(frame.room, frame.from); render(); }, TYPING_SHOWN_MS));
+}
+
+function clearTyping(room, name) {
+  const typing = state.typing.get(room);
+  if (!typing) return;
+  clearTimeout(typing.get(name));
+  typing.delete(name);
+}
+
+function onError(frame) {
+  for (const room of state.rooms.values()) {
+    const item = room.pending.find((p) => p.ref === frame.ref);
+    if (item) item.state = "failed";
+  }
+  if (!frame.ref || !frame.ref.startsWith("say-")) console.warn("walkie:", frame.code, frame.message);
+}
+
+// ---- actions ---------------------------------------------------------
+
+function ref() {
+  return `r${state.nextRef++}`;
+}
+
+function joinRoom(name) {
+  conversation(name);
+  send({ type: "join", room: name, ref: ref() });
+  openRoom(name);
+}
+
+function openRoom(name) {
+  state.current = name;
+  const room = conversation(name);
+  room.unread = 0;
+  room.mentions = 0;
+  if (room.direct && room.messages.length === 0) {
+    room.more = false;
+    send({ type: "history", room: name, ref: ref() });
+  }
+  render();
+  scrollToBottom();
+}
+
+function transmit(room, item) {
+  const frame = room.direct
+    ? { type: "direct", to: otherUser(room.name), text: item.text, ref: item.ref }
+    : { type: "say", room: room.name, text: item.text, ref: item.ref };
+  item.sent = send(frame);
+  item.state = "pending";
+}
+
+function sendMessage(text) {
+  if (!state.current || !text.trim()) return;
+  const room = conversation(state.current);
+  const item = { ref: `say-${state.nextRef++}`, text, state: "pending", sent: false };
+  room.pending.push(item);
+  transmit(room, item);
+  render();
+  scrollToBottom();
+}
+
+function loadOlder() {
+  const room = state.current && conversation(state.current);
+  if (!room || !room.more || room.loadingOlder || room.messages.length === 0) return;
+  room.loadingOlder = true;
+  send({ type: "history", room: room.name, before: room.messages[0].id, ref: ref() });
+  render();
+}
+
+// ---- rendering ---------------------------------------------------------
+
+function element(tag, attributes = {}, text) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attributes)) {
+    if (value !== undefined && value !== null) node.setAttribute(key, value);
+  }
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function title(name) {
+  return name.startsWith("@") ? otherUser(name) : name;
+}
+
+function renderRooms() {
+  const list = $("#room-list");
+  list.replaceChildren();
+  for (const room of state.rooms.values()) {
+    const item = element("li", {
+      "data-testid": "room-item",
+      "data-room": room.name,
+      "aria-current": room.name === state.current ? "true" : undefined,
+      tabindex: "0",
+      role: "button",
+    });
+    item.append(element("span", { class: "room-name" }, room.direct ? `@ ${title(room.name)}` : `# ${room.name}`));
+    if (!room.direct) item.append(element("span", { "data-testid": "room-count", class: "count" }, String(room.members.length)));
+    if (room.unread) item.append(element("span", { "data-testid": "unread-badge", class: "badge" }, String(room.unread)));
+    if (room.mentions) item.append(element("span", { "data-testid": "mention-badge", class: "badge mention" }, String(room.mentions)));
+    item.onclick = () => openRoom(room.name);
+    item.onkeydown = (event) => { if (event.key === "Enter") openRoom(room.name); };
+    list.append(item);
+  }
+}
+
+function renderMessage(message, previous, stateName, pendingItem) {
+  const mention = !message.room?.startsWith("@") && mentionsMe(message.text);
+  const node = element("li", {
+    "data-testid": "message",
+    "data-id": message.id ?? "",
+    "data-from": message.from,
+    "data-state": stateName,
+    "data-mention": mention ? "true" : undefined,
+    class: "message",
+  });
+  const when = message.ts ? new Date(message.ts) : new Date();
+  const grouped = previous && previous.from === message.from && message.ts && previous.ts &&
+    when - new Date(previous.ts) < GROUP_WITHIN_MS;
+  if (grouped) node.classList.add("grouped");
+  const head = element("div", { class: "head" });
+  head.append(element("span", { class: "from" }, message.from));
+  const time = element("time", { "data-testid": "message-time", datetime: message.ts ?? "", title: message.ts ?? "" },
+    when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+  head.append(time);
+  node.append(head, element("div", { "data-testid": "message-text", class: "text" }, message.text));
+  if (stateName === "failed") {
+    const retry = element("button", { "data-testid": "message-retry", type: "button" }, "Retry");
+    retry.onclick = () => { transmit(conversation(state.current), pendingItem); render(); };
+    node.append(retry);
+  }
+  return node;
+}
+
+function renderConversation() {
+  const room = state.current && state.rooms.get(state.current);
+  $("#room-title").textContent = room ? title(room.name) : "No room open";
+  $("#room-leave").hidden = !room || room.direct;
+  $("#history-loading").hidden = !(room && room.loadingOlder);
+  const list = $("#message-list");
+  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  list.replaceChildren();
+  if (!room) return;
+  let previous = null;
+  for (const message of room.messages) {
+    list.append(renderMessage(message, previous, "sent"));
+    previous = message;
+  }
+  for (const item of room.pending) {
+    list.append(renderMessage({ from: state.me, text: item.text, room: room.name }, null, item.state, item));
+  }
+  if (atBottom) scrollToBottom();
+  const members = $("#member-list");
+  members.replaceChildren();
+  for (const name of room.direct ? [] : room.members) {
+    const member = element("li", { "data-testid": "member", "data-name": name, tabindex: "0", role: "button" }, name);
+    member.onclick = () => { if (name !== state.me) openRoom(conversationWith(name)); };
+    members.append(member);
+  }
+  const typing = [...(state.typing.get(room.name)?.keys() ?? [])];
+  $("#typing").textContent = typing.length ? `${typing.join(", ")} ${typing.length > 1 ? "are" : "is"} typing…` : "";
+}
+
+function render() {
+  if (!state.me) return;
+  renderRooms();
+  renderConversation();
+}
+
+function scrollToBottom() {
+  const list = $("#message-list");
+  list.scrollTop = list.scrollHeight;
+}
+
+// ---- wiring ----------------------------------------------------------
+
+function signIn(name, token) {
+  const error = $('[data-testid="signin-error"]');
+  if (name && !NAME.test(name)) {
+    error.textContent = "A name is 1 to 32 letters, digits, '_', '.' or '-'.";
+    error.hidden = false;
+    return;
+  }
+  error.hidden = true;
+  state.wantName = name;
+  state.wantToken = token;
+  connect();
+}
+
+$("#signin").addEventListener("submit", (event) => {
+  event.preventDefault();
+  signIn($('[data-testid="signin-name"]').value.trim(), $('[data-testid="signin-token"]').value.trim());
+});
+
+$("#join-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = $('[data-testid="room-input"]');
+  const name = input.value.trim();
+  if (/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
+    joinRoom(name);
+    input.value = "";
+  }
+});
+
+$("#room-leave").addEventListener("click", () => {
+  if (state.current) send({ type: "leave", room: state.current, ref: ref() });
+});
+
+const composer = $("#composer");
+composer.addEventListener("keydown", (event) => {
+  if (event.key === "Enter" && !event.shiftKey) {
+    event.preventDefault();
+    $("#composer-form").requestSubmit();
+  }
+});
+composer.addEventListener("input", () => {
+  const now = Date.now();
+  if (state.current && now - state.lastTypingSent > TYPING_SEND_EVERY_MS) {
+    state.lastTypingSent = now;
+    send({ type: "typing", room: state.current });
+  }
+});
+$("#composer-form").addEventListener("submit", (event) => {
+  event.preventDefault();
+  sendMessage(composer.value);
+  composer.value = "";
+});
+
+$("#message-list").addEventListener("scroll", (event) => {
+  if (event.target.scrollTop === 0) loadOlder();
+});
+
+document.addEventListener("visibilitychange", () => {
+  if (!document.hidden && state.current) {
+    conversation(state.current).unread = 0;
+    render();
+  }
+});
+
+const params = new URLSearchParams(location.search);
+if (params.has("name")) {
+  $('[data-testid="signin-name"]').value = params.get("name");
+  signIn(params.get("name"), params.get("token") ?? "");
+}

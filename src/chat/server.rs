@@ -272,12 +272,6 @@ fn distinct_users(conversation: &Conversation) -> Vec<&UserName> {
 
 impl Actor for ChatServer {
     type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        // The server is the hub of every session: never let its mailbox
-        // push back on them.
-        ctx.set_mailbox_capacity(usize::MAX);
-    }
 }
 
 impl Handler<Connect> for ChatServer {

@@ -1,0 +1,200 @@
+//! Restarts, heartbeats, graceful shutdown, database failures.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use serde_json::json;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::support::{TestApp, TestClient};
+
+#[tokio::test]
+async fn rooms_and_history_survive_a_restart_and_ids_continue() {
+    let app = TestApp::spawn();
+    let dir = app.dir.clone();
+    let mut alice = app.member("alice", "lobby").await;
+    alice.say("lobby", "before restart").await;
+    alice.join("quiet").await;
+    alice
+        .send(json!({"type": "direct", "to": "bob", "text": "dm"}))
+        .await;
+    alice.expect("message").await;
+    app.stop().await;
+
+    let app = TestApp::spawn_on(dir, |_| {});
+    let mut alice = app.client("alice").await;
+    alice.send(json!({"type": "rooms"})).await;
+    assert_eq!(
+        alice.expect("rooms").await["rooms"],
+        json!([{"name": "lobby", "members": 0}, {"name": "quiet", "members": 0}])
+    );
+    let joined = alice.join("lobby").await;
+    assert_eq!(joined["history"][0]["text"], "before restart");
+    assert_eq!(alice.say("lobby", "after restart").await["id"], 2);
+    alice
+        .send(json!({"type": "direct", "to": "bob", "text": "dm 2"}))
+        .await;
+    assert_eq!(alice.expect("message").await["id"], 2);
+}
+
+#[tokio::test]
+async fn a_silent_connection_is_closed_and_a_live_one_is_kept() {
+    let app = TestApp::spawn_with(|config| {
+        config.ping_interval_ms = 100;
+        config.client_timeout_ms = 500;
+    });
+    let mut live = app.client("live").await;
+    let mut silent = app.client("silent").await;
+    // `live` reads (and so answers pings); `silent` reads nothing meanwhile.
+    live.expect_silence(Duration::from_millis(1500)).await;
+    // The server closes with 1001; the silent client, whose pongs the
+    // closed socket refuses, may see only the connection drop.
+    let code = silent.close_code().await;
+    assert!(matches!(code, None | Some(CloseCode::Away)), "{code:?}");
+    live.send(json!({"type": "rooms"})).await;
+    live.expect("rooms").await;
+}
+
+/// Sends `count` messages, then waits until the server has taken them all
+/// (its `rooms` reply comes after every earlier frame was handed on).
+/// Returns the ids acknowledged meanwhile.
+async fn send_burst(client: &mut TestClient, room: &str, count: usize) -> Vec<u64> {
+    for i in 0..count {
+        client
+            .send(
+                json!({"type": "say", "room": room, "text": format!("m{i}"), "ref": i.to_string()}),
+            )
+            .await;
+    }
+    client.send(json!({"type": "rooms"})).await;
+    let mut acked = Vec::new();
+    loop {
+        let frame = client.recv().await;
+        match frame["type"].as_str() {
+            Some("message") => acked.push(frame["id"].as_u64().unwrap()),
+            Some("rooms") => return acked,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// Reads the remaining acks until the close frame, which must be 1001, and
+/// checks that every message was acknowledged, in order.
+async fn expect_acks_then_going_away(client: &mut TestClient, mut acked: Vec<u64>, count: u64) {
+    while acked.len() < count as usize {
+        let frame = client.expect("message").await;
+        acked.push(frame["id"].as_u64().unwrap());
+    }
+    assert_eq!(acked, (1..=count).collect::<Vec<_>>());
+    assert_eq!(client.close_code().await, Some(CloseCode::Away));
+}
+
+#[tokio::test]
+async fn graceful_shutdown_acknowledges_everything_received_then_closes_with_1001() {
+    let mut app = TestApp::spawn();
+    let dir = app.dir.clone();
+    let mut alice = app.member("alice", "lobby").await;
+    let acked = send_burst(&mut alice, "lobby", 200).await;
+    app.begin_stop();
+    expect_acks_then_going_away(&mut alice, acked, 200).await;
+    app.stop().await;
+    let app = TestApp::spawn_on(dir, |_| {});
+    let page = crate::support::get(app.url("/api/rooms/lobby/messages?limit=1"))
+        .await
+        .json();
+    assert_eq!(
+        page["messages"][0]["id"], 200,
+        "every acknowledged message is stored"
+    );
+}
+
+#[tokio::test]
+async fn sigterm_stores_acknowledges_closes_with_1001_and_exits_0() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let database = dir.path().join("walkie.db");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_walkie"))
+        .args(["--bind", "127.0.0.1:0", "--database-url"])
+        .arg(&database)
+        .env("RUST_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    let stderr = child.stderr.take().unwrap();
+    let (address_tx, address_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(address) = line.split("listening on http://").nth(1) {
+                let _ = address_tx.send(address.trim().to_owned());
+            }
+        }
+    });
+    let address = address_rx
+        .recv_timeout(Duration::from_secs(20))
+        .unwrap_or_else(|_| {
+            let _ = child.kill();
+            panic!("walkie did not log its listening line");
+        });
+    assert!(
+        !address.ends_with(":0"),
+        "the real port is logged: {address}"
+    );
+    let mut alice = TestClient::connect(&format!("ws://{address}/ws?name=alice")).await;
+    alice.expect("welcome").await;
+    alice.join("lobby").await;
+    let acked = send_burst(&mut alice, "lobby", 50).await;
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    expect_acks_then_going_away(&mut alice, acked, 50).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let exit = loop {
+        if let Some(exit) = child.try_wait().unwrap() {
+            break exit;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("walkie did not exit after SIGTERM");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(exit.success(), "exit status {exit:?}");
+}
+
+#[tokio::test]
+async fn a_locked_database_gets_internal_and_takes_no_id() {
+    use diesel::connection::SimpleConnection;
+    use diesel::{Connection, SqliteConnection};
+
+    let app = TestApp::spawn();
+    let mut alice = app.member("alice", "lobby").await;
+    assert_eq!(alice.say("lobby", "first").await["id"], 1);
+    let mut locker = SqliteConnection::establish(&app.database().to_string_lossy()).unwrap();
+    locker.batch_execute("BEGIN EXCLUSIVE").unwrap();
+    alice
+        .send(json!({"type": "say", "room": "lobby", "text": "blocked", "ref": "b"}))
+        .await;
+    let error = alice.expect("error").await;
+    assert_eq!(
+        (error["code"].as_str(), error["ref"].as_str()),
+        (Some("internal"), Some("b"))
+    );
+    locker.batch_execute("COMMIT").unwrap();
+    assert_eq!(
+        alice.say("lobby", "after").await["id"],
+        2,
+        "the failed message took no id"
+    );
+    alice
+        .send(json!({"type": "history", "room": "lobby"}))
+        .await;
+    let texts: Vec<_> = alice.expect("history").await["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(texts, ["first", "after"]);
+}

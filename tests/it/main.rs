@@ -1,0 +1,15 @@
+//! Integration tests: one binary, one file per behaviour.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod connecting;
+mod direct;
+mod errors;
+mod history;
+mod http_api;
+mod lifecycle;
+mod mentions;
+mod rooms;
+mod say;

@@ -1,0 +1,296 @@
+//! Test harness: a real server on `127.0.0.1:0` with a temp-file database,
+//! and real WebSocket and HTTP clients that read as the browser sees it.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use walkie::{Application, Config};
+
+/// How long a client waits for an expected frame before failing the test.
+pub const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A running walkie server, stopped gracefully when dropped or `stop`ped.
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub dir: Arc<TempDir>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestApp {
+    /// A server with default settings and a fresh database.
+    pub fn spawn() -> Self {
+        Self::spawn_with(|_| {})
+    }
+
+    /// A server with a fresh database and settings changed by `tweak`.
+    pub fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
+        let dir = Arc::new(TempDir::new().expect("a temp dir"));
+        Self::spawn_on(dir, tweak)
+    }
+
+    /// A server on the database in `dir` (to restart on the same file).
+    pub fn spawn_on(dir: Arc<TempDir>, tweak: impl FnOnce(&mut Config)) -> Self {
+        let mut config = Config::for_tests(database_path(dir.path()).to_string_lossy());
+        tweak(&mut config);
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            actix_web::rt::System::new().block_on(async move {
+                let application = Application::build(config).await.expect("the server starts");
+                address_tx
+                    .send(application.address())
+                    .expect("the test waits for the address");
+                application
+                    .run_until_stopped(async move {
+                        let _ = stop_rx.await;
+                    })
+                    .await
+            })
+        });
+        let address = address_rx
+            .recv_timeout(TIMEOUT)
+            .expect("the server reports its address");
+        Self {
+            address,
+            dir,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    /// Shuts the server down gracefully and waits until it has stopped.
+    pub async fn stop(mut self) {
+        self.begin_stop();
+        let thread = self.thread.take().expect("not stopped twice");
+        tokio::task::spawn_blocking(move || thread.join())
+            .await
+            .expect("joining the server thread")
+            .expect("the server thread did not panic")
+            .expect("the server stopped cleanly");
+    }
+
+    /// Starts a graceful shutdown without waiting for it.
+    pub fn begin_stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("ws://{}/ws{query}", self.address)
+    }
+
+    pub fn database(&self) -> PathBuf {
+        database_path(self.dir.path())
+    }
+
+    /// A connected client named `name`, its `welcome` already read.
+    pub async fn client(&self, name: &str) -> TestClient {
+        let mut client = TestClient::connect(&self.ws_url(&format!("?name={name}"))).await;
+        let welcome = client.expect("welcome").await;
+        assert_eq!(welcome["name"], name);
+        client.session = welcome["session"].as_str().unwrap_or_default().to_owned();
+        client
+    }
+
+    /// A client named `name` that has joined `room` (the `joined` read).
+    pub async fn member(&self, name: &str, room: &str) -> TestClient {
+        let mut client = self.client(name).await;
+        client.join(room).await;
+        client
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.begin_stop();
+    }
+}
+
+fn database_path(dir: &Path) -> PathBuf {
+    dir.join("walkie.db")
+}
+
+/// A real WebSocket client. Every read has a timeout; pings are answered by
+/// tungstenite as frames are read.
+pub struct TestClient {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub session: String,
+}
+
+impl TestClient {
+    pub async fn connect(url: &str) -> Self {
+        let (socket, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("the upgrade succeeds");
+        Self {
+            socket,
+            session: String::new(),
+        }
+    }
+
+    pub async fn send(&mut self, frame: Value) {
+        self.send_raw(Message::text(frame.to_string())).await;
+    }
+
+    pub async fn send_raw(&mut self, message: Message) {
+        self.socket.send(message).await.expect("the frame is sent");
+    }
+
+    /// The next text frame as JSON.
+    pub async fn recv(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(TIMEOUT, self.socket.next())
+                .await
+                .expect("a frame arrives in time")
+                .expect("the connection is open")
+                .expect("the frame is well formed");
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).expect("JSON frames"),
+                Message::Ping(_) | Message::Pong(_) => continue,
+                other => panic!("expected a text frame, got {other:?}"),
+            }
+        }
+    }
+
+    /// The next frame, which must be of type `kind`.
+    pub async fn expect(&mut self, kind: &str) -> Value {
+        let frame = self.recv().await;
+        assert_eq!(frame["type"], kind, "unexpected frame {frame}");
+        frame
+    }
+
+    /// Skips frames until one of type `kind`.
+    pub async fn skip_to(&mut self, kind: &str) -> Value {
+        loop {
+            let frame = self.recv().await;
+            if frame["type"] == kind {
+                return frame;
+            }
+        }
+    }
+
+    /// Asserts that no text frame arrives within `wait`.
+    pub async fn expect_silence(&mut self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Err(_) => return,
+                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
+                Ok(other) => panic!("expected silence, got {other:?}"),
+            }
+        }
+    }
+
+    /// Sends `frame` and returns the `error` it causes.
+    pub async fn error_for(&mut self, frame: Value) -> Value {
+        self.send(frame).await;
+        self.expect("error").await
+    }
+
+    pub async fn join(&mut self, room: &str) -> Value {
+        self.send(json!({"type": "join", "room": room})).await;
+        let joined = self.expect("joined").await;
+        assert_eq!(joined["room"], room);
+        joined
+    }
+
+    /// Says `text` in `room` and returns the acknowledgement.
+    pub async fn say(&mut self, room: &str, text: &str) -> Value {
+        let reference = format!("say-{text}");
+        self.send(json!({"type": "say", "room": room, "text": text, "ref": reference}))
+            .await;
+        let ack = self.expect("message").await;
+        assert_eq!(
+            ack["ref"],
+            reference.as_str(),
+            "the sender's copy carries the ref"
+        );
+        ack
+    }
+
+    /// Reads until the server closes; returns the close code.
+    pub async fn close_code(&mut self) -> Option<CloseCode> {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
+        loop {
+            let next = tokio::time::timeout_at(deadline, self.socket.next())
+                .await
+                .expect("closed in time");
+            match next {
+                Some(Ok(Message::Close(frame))) => return frame.map(|frame| frame.code),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return None,
+            }
+        }
+    }
+
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}
+
+/// Upgrades to `url` and returns the HTTP status and body of the refusal.
+pub async fn refused_upgrade(url: &str) -> (u16, String) {
+    match tokio_tungstenite::connect_async(url).await {
+        Ok(_) => panic!("the upgrade to {url} should have been refused"),
+        Err(tungstenite::Error::Http(response)) => {
+            let body = response.body().clone().unwrap_or_default();
+            (
+                response.status().as_u16(),
+                String::from_utf8_lossy(&body).into_owned(),
+            )
+        }
+        Err(other) => panic!("unexpected error {other}"),
+    }
+}
+
+/// An HTTP response: status and body.
+pub struct Response {
+    pub status: u16,
+    pub body: String,
+}
+
+impl Response {
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|_| panic!("JSON body, got {}", self.body))
+    }
+}
+
+fn into_response(result: Result<ureq::Response, ureq::Error>) -> Response {
+    let response = match result {
+        Ok(response) => response,
+        Err(ureq::Error::Status(_, response)) => response,
+        Err(error) => panic!("HTTP request failed: {error}"),
+    };
+    let status = response.status();
+    Response {
+        status,
+        body: response.into_string().expect("a text body"),
+    }
+}
+
+pub async fn get(url: String) -> Response {
+    tokio::task::spawn_blocking(move || into_response(ureq::get(&url).call()))
+        .await
+        .expect("the request runs")
+}
+
+pub async fn post(url: String, body: Value) -> Response {
+    tokio::task::spawn_blocking(move || into_response(ureq::post(&url).send_json(body)))
+        .await
+        .expect("the request runs")
+}
