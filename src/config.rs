@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use clap::Args;
 
-/// How the server runs. Build one with [`Config::for_tests`] in code, or
-/// parse it from the command line (`walkie --help`).
+/// How the server runs. Build one with [`Config::with_database`] in code,
+/// or parse it from the command line (`walkie --help`).
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// Address to listen on; port 0 picks any free port.
@@ -44,18 +44,27 @@ pub struct Config {
     pub workers: Option<usize>,
 }
 
-impl Config {
-    /// Defaults for a server on `127.0.0.1:0` storing into `database_url`,
-    /// as tests and embedding examples want it.
-    pub fn for_tests(database_url: impl Into<String>) -> Self {
+/// The defaults of the command line.
+impl Default for Config {
+    fn default() -> Self {
         Self {
-            bind: "127.0.0.1:0".into(),
-            database_url: database_url.into(),
+            bind: "127.0.0.1:8080".into(),
+            database_url: "walkie.db".into(),
             ping_interval_ms: 5000,
             client_timeout_ms: 10000,
             max_frame_bytes: 65536,
             max_text_chars: 4000,
-            workers: Some(1),
+            workers: None,
+        }
+    }
+}
+
+impl Config {
+    /// The defaults, storing into `database_url`.
+    pub fn with_database(database_url: impl Into<String>) -> Self {
+        Self {
+            database_url: database_url.into(),
+            ..Self::default()
         }
     }
 

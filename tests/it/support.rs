@@ -40,7 +40,11 @@ impl TestApp {
 
     /// A server on the database in `dir` (to restart on the same file).
     pub fn spawn_on(dir: Arc<TempDir>, tweak: impl FnOnce(&mut Config)) -> Self {
-        let mut config = Config::for_tests(database_path(dir.path()).to_string_lossy());
+        let mut config = Config {
+            bind: "127.0.0.1:0".into(),
+            workers: Some(1),
+            ..Config::with_database(database_path(dir.path()).to_string_lossy())
+        };
         tweak(&mut config);
         let (address_tx, address_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
