@@ -200,3 +200,133 @@ pub fn take_pending_mentions(
         .map(MessageRow::into_message)
         .collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::NewMessage;
+
+    fn database() -> (tempfile::TempDir, super::super::DbPool) {
+        let dir = tempfile::TempDir::new().unwrap();
+        let url = dir.path().join("test.db").to_string_lossy().into_owned();
+        let pool = super::super::open(&url, 2).unwrap();
+        (dir, pool)
+    }
+
+    fn message(channel: &str, text: &str) -> NewMessage {
+        NewMessage {
+            channel: channel.into(),
+            from: UserName::parse("alice").unwrap(),
+            text: text.into(),
+        }
+    }
+
+    fn batch(messages: &[(&str, &str)]) -> Batch {
+        Batch {
+            rooms: Vec::new(),
+            messages: messages.iter().map(|(c, t)| message(c, t)).collect(),
+        }
+    }
+
+    fn ids(page: &Page) -> Vec<MessageId> {
+        page.messages.iter().map(|m| m.id).collect()
+    }
+
+    #[test]
+    fn ids_are_gapless_per_channel_and_survive_a_cold_cache() {
+        let (_dir, pool) = database();
+        let mut conn = pool.get().unwrap();
+        let mut cache = HashMap::new();
+        let stored = append(
+            &mut conn,
+            &mut cache,
+            &batch(&[("a", "1"), ("b", "1"), ("a", "2")]),
+        )
+        .unwrap();
+        assert_eq!(stored.iter().map(|m| m.id).collect::<Vec<_>>(), [1, 1, 2]);
+        let mut cold = HashMap::new(); // as after a restart
+        let stored = append(&mut conn, &mut cold, &batch(&[("a", "3"), ("@x+y", "dm")])).unwrap();
+        assert_eq!(stored.iter().map(|m| m.id).collect::<Vec<_>>(), [3, 1]);
+    }
+
+    #[test]
+    fn a_failed_batch_stores_nothing_and_uses_no_id() {
+        let (_dir, pool) = database();
+        let mut conn = pool.get().unwrap();
+        let mut cache = HashMap::new();
+        append(&mut conn, &mut cache, &batch(&[("a", "1")])).unwrap();
+        // A row already holding the id the next message would take makes
+        // the whole batch fail.
+        diesel::sql_query("INSERT INTO messages (room, id, sender, body, created_at) VALUES ('a', 3, 'x', 'y', 'z')")
+            .execute(&mut conn)
+            .unwrap();
+        cache.insert("a".to_owned(), 2);
+        assert!(append(&mut conn, &mut cache, &batch(&[("b", "1"), ("a", "2")])).is_err());
+        assert_eq!(
+            last_id(&mut conn, "b").unwrap(),
+            0,
+            "the whole batch rolled back"
+        );
+    }
+
+    #[test]
+    fn rooms_lists_rooms_with_their_latest_id_but_no_conversations() {
+        let (_dir, pool) = database();
+        let mut conn = pool.get().unwrap();
+        let mut cache = HashMap::new();
+        let mut with_empty_room = batch(&[("lobby", "1"), ("lobby", "2"), ("@a+b", "dm")]);
+        with_empty_room
+            .rooms
+            .push(RoomName::parse("empty").unwrap());
+        append(&mut conn, &mut cache, &with_empty_room).unwrap();
+        let listed: Vec<_> = rooms(&mut conn)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.name.to_string(), r.last_id))
+            .collect();
+        assert_eq!(listed, [("empty".to_owned(), 0), ("lobby".to_owned(), 2)]);
+    }
+
+    #[test]
+    fn pages_go_backwards_forwards_and_between() {
+        let (_dir, pool) = database();
+        let mut conn = pool.get().unwrap();
+        let texts: Vec<String> = (1..=10).map(|i| i.to_string()).collect();
+        let all: Vec<(&str, &str)> = texts.iter().map(|t| ("r", t.as_str())).collect();
+        append(&mut conn, &mut HashMap::new(), &batch(&all)).unwrap();
+        let query = |since, before, upto, limit| PageQuery {
+            channel: "r".into(),
+            since,
+            before,
+            upto,
+            limit,
+        };
+        let latest = page(&mut conn, &query(None, None, None, 3)).unwrap();
+        assert_eq!((ids(&latest), latest.more), (vec![8, 9, 10], true));
+        let older = page(&mut conn, &query(None, Some(3), None, 3)).unwrap();
+        assert_eq!((ids(&older), older.more), (vec![1, 2], false));
+        let newer = page(&mut conn, &query(Some(7), None, None, 3)).unwrap();
+        assert_eq!((ids(&newer), newer.more), (vec![8, 9, 10], false));
+        let between = page(&mut conn, &query(Some(2), Some(9), None, 3)).unwrap();
+        assert_eq!((ids(&between), between.more), (vec![3, 4, 5], true));
+        let bounded = page(&mut conn, &query(Some(4), None, Some(6), 50)).unwrap();
+        assert_eq!((ids(&bounded), bounded.more), (vec![5, 6], false));
+        let beyond = page(&mut conn, &query(Some(u64::MAX), None, None, 5)).unwrap();
+        assert!(beyond.messages.is_empty());
+    }
+
+    #[test]
+    fn pending_mentions_are_taken_once() {
+        let (_dir, pool) = database();
+        let mut conn = pool.get().unwrap();
+        let stored = append(&mut conn, &mut HashMap::new(), &batch(&[("r", "@bob hi")])).unwrap();
+        let bob = UserName::parse("bob").unwrap();
+        add_pending_mention(&mut conn, &bob, &stored[0]).unwrap();
+        let taken = take_pending_mentions(&mut conn, &bob).unwrap();
+        assert_eq!(
+            (taken.len(), taken[0].id, taken[0].text.as_str()),
+            (1, 1, "@bob hi")
+        );
+        assert!(take_pending_mentions(&mut conn, &bob).unwrap().is_empty());
+    }
+}
