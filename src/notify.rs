@@ -17,6 +17,7 @@ use crate::db::{queries, DbPool};
 use crate::domain::{is_name_char, UserName};
 use crate::protocol::{encode, ChatMessage, ServerEvent};
 use crate::session::SessionEvent;
+use crate::store::StoreError;
 
 /// The users a text mentions: for each `@`, the longest run of name
 /// characters after it with trailing dots dropped, when that is a valid
@@ -76,6 +77,15 @@ impl NotificationActor {
     pub fn new(pool: DbPool, chat: Addr<ChatServer>) -> Self {
         Self { pool, chat }
     }
+
+    /// Runs `query` on a pooled connection.
+    fn with_connection<T>(
+        &self,
+        query: impl FnOnce(&mut diesel::SqliteConnection) -> diesel::QueryResult<T>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.pool.get()?;
+        Ok(query(&mut conn)?)
+    }
 }
 
 impl Actor for NotificationActor {
@@ -104,14 +114,9 @@ impl Handler<KeepMention> for NotificationActor {
     type Result = ();
 
     fn handle(&mut self, message: KeepMention, _: &mut Self::Context) {
-        let kept = self
-            .pool
-            .get()
-            .map_err(|error| error.to_string())
-            .and_then(|mut conn| {
-                queries::add_pending_mention(&mut conn, &message.recipient, &message.message)
-                    .map_err(|error| error.to_string())
-            });
+        let kept = self.with_connection(|conn| {
+            queries::add_pending_mention(conn, &message.recipient, &message.message)
+        });
         if let Err(error) = kept {
             log::error!(
                 "could not keep a mention of {} (room {}, id {}) for their next connection: {error}",
@@ -127,13 +132,8 @@ impl Handler<TakePendingMentions> for NotificationActor {
     type Result = ();
 
     fn handle(&mut self, message: TakePendingMentions, _: &mut Self::Context) {
-        let taken = self
-            .pool
-            .get()
-            .map_err(|error| error.to_string())
-            .and_then(|mut conn| {
-                queries::take_pending_mentions(&mut conn, &message.name).map_err(|e| e.to_string())
-            });
+        let taken =
+            self.with_connection(|conn| queries::take_pending_mentions(conn, &message.name));
         let mentions = taken.unwrap_or_else(|error| {
             log::error!(
                 "could not read the mentions kept for {}; they stay for a later connection: {error}",

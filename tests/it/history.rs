@@ -1,17 +1,8 @@
 //! History: `join` with `since`/`limit`, `history` paging with `before`.
 
-use serde_json::{json, Value};
+use serde_json::json;
 
-use crate::support::TestApp;
-
-fn ids(messages: &Value) -> Vec<u64> {
-    messages
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_u64().unwrap())
-        .collect()
-}
+use crate::support::{ids, TestApp};
 
 #[tokio::test]
 async fn join_returns_the_latest_messages_oldest_first() {

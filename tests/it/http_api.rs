@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::support::{get, post, TestApp};
+use crate::support::{get, ids, post, TestApp};
 
 #[tokio::test]
 async fn healthz_answers_ok() {
@@ -51,13 +51,7 @@ async fn messages_pages_like_the_history_frame() {
         .json();
     assert_eq!(page["room"], "lobby");
     assert_eq!(page["more"], true);
-    let ids: Vec<_> = page["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_u64().unwrap())
-        .collect();
-    assert_eq!(ids, [5, 6]);
+    assert_eq!(ids(&page["messages"]), [5, 6]);
     assert_eq!(page["messages"][0]["from"], "alice");
     let page = get(app.url("/api/rooms/lobby/messages?before=3"))
         .await
@@ -72,13 +66,7 @@ async fn messages_pages_like_the_history_frame() {
     let page = get(app.url("/api/rooms/lobby/messages?since=1&before=5"))
         .await
         .json();
-    let ids: Vec<_> = page["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["id"].as_u64().unwrap())
-        .collect();
-    assert_eq!(ids, [2, 3, 4]);
+    assert_eq!(ids(&page["messages"]), [2, 3, 4]);
     let page = get(app.url("/api/rooms/lobby/messages?since=4"))
         .await
         .json();

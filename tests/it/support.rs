@@ -298,3 +298,13 @@ pub async fn post(url: String, body: Value) -> Response {
         .await
         .expect("the request runs")
 }
+
+/// The ids of a list of messages.
+pub fn ids(messages: &Value) -> Vec<u64> {
+    messages
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|m| m["id"].as_u64().expect("an id"))
+        .collect()
+}
