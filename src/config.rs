@@ -39,6 +39,42 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub max_text_chars: u64,
 
+    /// Frames per second a session may send before getting `rate_limited`.
+    #[arg(long, env = "WALKIE_RATE", default_value_t = 20.0)]
+    pub rate: f64,
+
+    /// Frames a session may send at once, beyond its rate.
+    #[arg(long, env = "WALKIE_BURST", default_value_t = 40,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub burst: u32,
+
+    /// HS256 secret; when set, every connection needs a token (JWT) whose
+    /// `sub` is the user's name, and HTTP posts need `Authorization: Bearer`.
+    #[arg(long, env = "WALKIE_AUTH_SECRET", hide_env_values = true)]
+    pub auth_secret: Option<Secret>,
+
+    /// Origins allowed to open WebSockets besides the server's own host
+    /// (e.g. `https://chat.example.com`); repeatable.
+    #[arg(
+        long = "allowed-origin",
+        env = "WALKIE_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    pub allowed_origins: Vec<String>,
+
+    /// Open WebSockets beyond which upgrades get 503.
+    #[arg(long, env = "WALKIE_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+
+    /// Rooms one session may be in at once (an addition to the contract).
+    #[arg(long, env = "WALKIE_MAX_ROOMS_PER_SESSION", default_value_t = 100)]
+    pub max_rooms_per_session: usize,
+
+    /// Bytes queued for a session that does not read before it is closed
+    /// with 1008 (an addition to the contract).
+    #[arg(long, env = "WALKIE_MAX_OUTBOUND_BYTES", default_value_t = 4 << 20)]
+    pub max_outbound_bytes: usize,
+
     /// HTTP worker threads (an addition to the contract); default: one per core.
     #[arg(long, env = "WALKIE_WORKERS")]
     pub workers: Option<usize>,
@@ -54,6 +90,13 @@ impl Default for Config {
             client_timeout_ms: 10000,
             max_frame_bytes: 65536,
             max_text_chars: 4000,
+            rate: 20.0,
+            burst: 40,
+            auth_secret: None,
+            allowed_origins: Vec::new(),
+            max_connections: None,
+            max_rooms_per_session: 100,
+            max_outbound_bytes: 4 << 20,
             workers: None,
         }
     }
@@ -75,6 +118,10 @@ impl Config {
             client_timeout: Duration::from_millis(self.client_timeout_ms),
             max_frame_bytes: usize::try_from(self.max_frame_bytes).unwrap_or(usize::MAX),
             max_text_chars: usize::try_from(self.max_text_chars).unwrap_or(usize::MAX),
+            rate: self.rate.max(0.0),
+            burst: self.burst,
+            max_rooms: self.max_rooms_per_session,
+            max_outbound_bytes: self.max_outbound_bytes,
         }
     }
 }
@@ -86,4 +133,42 @@ pub struct Limits {
     pub client_timeout: Duration,
     pub max_frame_bytes: usize,
     pub max_text_chars: usize,
+    /// Flood control: frames per second, and burst.
+    pub rate: f64,
+    pub burst: u32,
+    /// Rooms a session may be in at once.
+    pub max_rooms: usize,
+    /// Bytes the server may queue for a session that does not read.
+    pub max_outbound_bytes: usize,
+}
+
+/// A secret that never shows in logs or `Debug` output.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &[u8] {
+        self.0.as_bytes()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = String;
+
+    fn from_str(value: &str) -> Result<Self, String> {
+        if value.is_empty() {
+            return Err("the auth secret must not be empty".into());
+        }
+        Ok(Self(value.to_owned()))
+    }
 }

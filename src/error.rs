@@ -45,7 +45,7 @@ impl ErrorCode {
 }
 
 /// Everything that can go wrong with a client's frame or request.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ChatError {
     #[error("{0}")]
     BadJson(String),
@@ -59,6 +59,11 @@ pub enum ChatError {
     Forbidden(String),
     #[error("room {0} does not exist")]
     NotFound(String),
+    #[error("too many frames: at most {0} per second, bursts of {1}")]
+    RateLimited(f64, u32),
+    /// HTTP only: no valid token where one is required (status 401).
+    #[error("{0}")]
+    Unauthorized(String),
     /// The cause was logged where it happened; the client is told only that
     /// nothing was done, so it may try again.
     #[error("internal error: the request was not carried out, try again later")]
@@ -77,7 +82,17 @@ impl ChatError {
             ChatError::NotInRoom(_) => ErrorCode::NotInRoom,
             ChatError::Forbidden(_) => ErrorCode::Forbidden,
             ChatError::NotFound(_) => ErrorCode::NotFound,
+            ChatError::RateLimited(..) => ErrorCode::RateLimited,
+            ChatError::Unauthorized(_) => ErrorCode::Forbidden,
             ChatError::Internal | ChatError::ShuttingDown => ErrorCode::Internal,
+        }
+    }
+
+    /// The status an HTTP API error answers with.
+    pub fn http_status(&self) -> StatusCode {
+        match self {
+            ChatError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            other => other.code().http_status(),
         }
     }
 }

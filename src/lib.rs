@@ -14,6 +14,7 @@
 //! | [`app`] | [`Application`]: bind, serve, shut down gracefully |
 //! | [`walkie`](mod@walkie) | [`Walkie`]: the running actors, for `main` and embedding apps |
 //! | [`config`] | command-line flags and environment variables |
+//! | [`access`] | who may connect: origins, tokens, connection limit |
 //! | [`domain`] | validated values: names, rooms, texts, ids |
 //! | [`protocol`] | client commands and server frames as serde types |
 //! | [`error`] | client-facing errors and their codes, in one place |
@@ -33,6 +34,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod access;
 pub mod app;
 pub mod chat;
 pub mod config;

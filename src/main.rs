@@ -1,15 +1,60 @@
 //! The `walkie` binary: parses the command line, starts the server, and
 //! shuts it down gracefully on SIGINT or SIGTERM.
 
-use clap::Parser;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use walkie::access::Tokens;
+use walkie::config::Secret;
+use walkie::domain::UserName;
 use walkie::{Application, Config};
 
 /// walkie: a real-time chat server (WebSocket rooms with durable history).
+///
+/// Without a subcommand, runs the server.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, args_conflicts_with_subcommands = true)]
 struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
     #[command(flatten)]
     config: Config,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Prints a token (JWT) for a user, for servers run with --auth-secret.
+    Token {
+        /// The user's name (the token's `sub`).
+        #[arg(long)]
+        sub: String,
+        /// How long the token is valid: 30m, 1h, 7days...
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        /// The server's secret.
+        #[arg(long, env = "WALKIE_AUTH_SECRET", hide_env_values = true)]
+        auth_secret: Secret,
+    },
+}
+
+/// `walkie token`: the token is the command's output, on stdout.
+#[allow(clippy::print_stdout)]
+fn print_token(sub: &str, ttl: Duration, secret: &Secret) -> std::process::ExitCode {
+    let token = UserName::parse(sub).and_then(|name| {
+        Tokens::new(secret)
+            .mint(&name, ttl)
+            .map_err(|error| error.to_string())
+    });
+    match token {
+        Ok(token) => {
+            println!("{token}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            log::error!("cannot make a token: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
@@ -35,6 +80,14 @@ async fn shutdown_signal() {
 async fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
+    if let Some(Command::Token {
+        sub,
+        ttl,
+        auth_secret,
+    }) = &cli.command
+    {
+        return print_token(sub, *ttl, auth_secret);
+    }
     let application = match Application::build(cli.config).await {
         Ok(application) => application,
         Err(error) => {

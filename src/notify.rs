@@ -10,21 +10,29 @@
 //! order, to this one thread: a mention kept before a user connects is
 //! always in what that connection takes.
 
-use actix::{Actor, Addr, Handler, Message, Recipient, SyncContext};
+use actix::{Actor, Addr, Handler, Message, SyncContext};
 
 use crate::chat::{ChatServer, Mention, RouteMentions};
 use crate::db::{queries, DbPool};
 use crate::domain::{is_name_char, UserName};
 use crate::protocol::{encode, ChatMessage, ServerEvent};
-use crate::session::SessionEvent;
+use crate::session::SessionHandle;
 use crate::store::StoreError;
+
+/// Most users one message mentions: a text full of `@names` must not turn
+/// into thousands of notifications (and kept rows).
+pub const MAX_MENTIONS_PER_MESSAGE: usize = 20;
 
 /// The users a text mentions: for each `@`, the longest run of name
 /// characters after it with trailing dots dropped, when that is a valid
-/// name; once each, in order, never `sender`.
+/// name; once each, in order, never `sender`, at most
+/// [`MAX_MENTIONS_PER_MESSAGE`].
 pub fn mentioned_users(text: &str, sender: &UserName) -> Vec<UserName> {
     let mut users: Vec<UserName> = Vec::new();
     for (at, _) in text.match_indices('@') {
+        if users.len() == MAX_MENTIONS_PER_MESSAGE {
+            break;
+        }
         let after = &text[at + 1..];
         let end = after
             .find(|c: char| !is_name_char(c))
@@ -48,23 +56,24 @@ pub struct FindMentions {
     pub messages: Vec<ChatMessage>,
 }
 
-/// Keeps a mention for a user who is offline. Sent by the `ChatServer`.
+/// Keeps a message's mention of users who are offline, in one
+/// transaction. Sent by the `ChatServer`.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct KeepMention {
-    pub recipient: UserName,
+pub struct KeepMentions {
+    pub recipients: Vec<UserName>,
     pub message: ChatMessage,
 }
 
 /// Hands the mentions kept for `name` to its new session (as
-/// [`SessionEvent::PendingMentions`], empty when there are none) and
+/// `SessionEvent::PendingMentions`, empty when there are none) and
 /// forgets them. Sent by the `ChatServer` when a name's first session
 /// connects.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct TakePendingMentions {
     pub name: UserName,
-    pub session: Recipient<SessionEvent>,
+    pub session: SessionHandle,
 }
 
 /// The mention worker; see the module doc.
@@ -110,19 +119,19 @@ impl Handler<FindMentions> for NotificationActor {
     }
 }
 
-impl Handler<KeepMention> for NotificationActor {
+impl Handler<KeepMentions> for NotificationActor {
     type Result = ();
 
-    fn handle(&mut self, message: KeepMention, _: &mut Self::Context) {
+    fn handle(&mut self, message: KeepMentions, _: &mut Self::Context) {
         let kept = self.with_connection(|conn| {
-            queries::add_pending_mention(conn, &message.recipient, &message.message)
+            queries::add_pending_mentions(conn, &message.recipients, &message.message)
         });
         if let Err(error) = kept {
             log::error!(
-                "could not keep a mention of {} (room {}, id {}) for their next connection: {error}",
-                message.recipient,
+                "could not keep the mentions of message {} in {} for {} offline users: {error}",
+                message.message.id,
                 message.message.room,
-                message.message.id
+                message.recipients.len()
             );
         }
     }
@@ -132,6 +141,9 @@ impl Handler<TakePendingMentions> for NotificationActor {
     type Result = ();
 
     fn handle(&mut self, message: TakePendingMentions, _: &mut Self::Context) {
+        if !message.session.connected() {
+            return; // gone already: the mentions stay for a later connection
+        }
         let taken =
             self.with_connection(|conn| queries::take_pending_mentions(conn, &message.name));
         let mentions = taken.unwrap_or_else(|error| {
@@ -152,9 +164,7 @@ impl Handler<TakePendingMentions> for NotificationActor {
                 })
             })
             .collect();
-        message
-            .session
-            .do_send(SessionEvent::PendingMentions(frames));
+        message.session.pending_mentions(frames);
     }
 }
 
@@ -185,6 +195,14 @@ mod tests {
     #[test]
     fn each_user_once_never_the_sender_case_sensitive() {
         assert_eq!(names("@bob @bob @alice @Bob", "alice"), ["bob", "Bob"]);
+    }
+
+    #[test]
+    fn a_message_mentions_a_bounded_number_of_users() {
+        let text: String = (0..50).map(|i| format!("@u{i} ")).collect();
+        let mentioned = names(&text, "alice");
+        assert_eq!(mentioned.len(), MAX_MENTIONS_PER_MESSAGE);
+        assert_eq!(mentioned[0], "u0");
     }
 
     #[test]

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use actix_web::web;
 
+use crate::access::Access;
 use crate::chat::{ChatServer, Post, Shutdown};
 use crate::config::{Config, Limits};
 use crate::db::{self, SqliteStore};
@@ -69,6 +70,7 @@ pub struct Walkie {
     chat: Addr<ChatServer>,
     store: Arc<dyn MessageStore>,
     limits: Limits,
+    access: Arc<Access>,
 }
 
 impl Walkie {
@@ -93,6 +95,7 @@ impl Walkie {
             chat,
             store,
             limits: config.limits(),
+            access: Arc::new(Access::new(config)),
         })
     }
 
@@ -139,5 +142,10 @@ impl Walkie {
 
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// Who may connect: origins, tokens, the connection limit.
+    pub fn access(&self) -> &Access {
+        &self.access
     }
 }

@@ -4,23 +4,23 @@
 //! if any, comes back as a [`SessionEvent`]), and with `send` when they
 //! need one (`Join`). HTTP routes use `send`.
 
-use actix::{Message, Recipient};
+use actix::Message;
 
 use crate::domain::{Channel, MessageId, Ref, RoomName, SessionId, Text, UserName};
 use crate::error::ChatError;
 use crate::protocol::{ChatMessage, RoomSummary};
-use crate::session::SessionEvent;
+use crate::session::SessionHandle;
 
 /// A new connection. Sent by a session as it starts.
 ///
-/// The server answers with [`SessionEvent::PendingMentions`] (empty when
+/// The server answers with `SessionEvent::PendingMentions` (empty when
 /// there are none), after which the session may send its other frames.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Connect {
     pub session: SessionId,
     pub name: UserName,
-    pub events: Recipient<SessionEvent>,
+    pub handle: SessionHandle,
 }
 
 /// A connection ended. Sent by a session as it stops, whatever the reason.
@@ -127,8 +127,17 @@ pub struct RouteMentions {
     pub mentions: Vec<Mention>,
 }
 
-/// Graceful shutdown: store and acknowledge everything already received,
-/// then close every session with 1001. Replies when that is done.
+/// A session confirms it acts on no more client frames (shutdown has
+/// begun). Sent by a session in answer to `SessionEvent::Quiesce`.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Quiesced {
+    pub session: SessionId,
+}
+
+/// Graceful shutdown: sessions stop acting on client frames; everything
+/// already received is stored and acknowledged; then every session is
+/// closed with 1001. Replies when that is done.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Shutdown;

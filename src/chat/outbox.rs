@@ -77,11 +77,6 @@ impl Outbox {
         self.in_flight = false;
     }
 
-    /// Messages (not only room creations) are waiting.
-    pub fn has_messages(&self) -> bool {
-        !self.messages.is_empty()
-    }
-
     /// Nothing waits and nothing is in flight.
     pub fn is_idle(&self) -> bool {
         !self.in_flight && self.rooms.is_empty() && self.messages.is_empty()

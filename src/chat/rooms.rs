@@ -230,9 +230,9 @@ impl<H: Clone> Registry<H> {
             .collect()
     }
 
-    /// Every connected session's handle.
-    pub fn handles(&self) -> impl Iterator<Item = &H> {
-        self.sessions.values().map(|entry| &entry.handle)
+    /// Every connected session, with its handle.
+    pub fn sessions(&self) -> impl Iterator<Item = (SessionId, &H)> {
+        self.sessions.iter().map(|(id, entry)| (*id, &entry.handle))
     }
 }
 

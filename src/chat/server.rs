@@ -1,46 +1,62 @@
-//! [`ChatServer`]: the actor and its handlers. The rules live in
-//! [`Registry`] and [`Outbox`]; the handlers route.
+//! [`ChatServer`]: its state, group commit, delivery and shutdown. The
+//! message handlers are in `handlers.rs`; the rules live in [`Registry`]
+//! and [`Outbox`].
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use bytestring::ByteString;
 use tokio::sync::oneshot;
 
-use super::messages::*;
 use super::outbox::{Outbox, Pending, Reply};
 use super::rooms::Registry;
 use crate::domain::{Channel, Conversation, RoomName, SessionId, UserName};
 use crate::error::ChatError;
-use crate::notify::{FindMentions, KeepMention, NotificationActor, TakePendingMentions};
+use crate::notify::{FindMentions, NotificationActor};
 use crate::protocol::{encode, ChatMessage, MessageFrame, PresenceEvent, ServerEvent};
-use crate::session::SessionEvent;
-use crate::store::{MessageStore, NewMessage, RoomRecord, StoreError};
+use crate::session::{CloseReason, Delivery, SessionHandle};
+use crate::store::{MessageStore, RoomRecord, StoreError};
 
 /// How long to wait before retrying room creations after a failed commit,
 /// so a broken database is not hammered.
 const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 
-type Handle = Recipient<SessionEvent>;
+/// How long shutdown waits for sessions to confirm they stopped acting on
+/// client frames. A session whose client does not read is not running and
+/// never confirms; past this, shutdown goes on without it.
+const QUIESCE_DEADLINE: Duration = Duration::from_secs(3);
 
 /// Where the server is in its life.
 #[derive(Debug, Default)]
-enum Lifecycle {
+pub(super) enum Lifecycle {
     #[default]
     Running,
-    /// Shutting down: still storing, waiting for the outbox to drain.
-    Draining(Vec<oneshot::Sender<()>>),
+    /// Shutting down: sessions were told to stop acting on client frames;
+    /// `unconfirmed` have not said they did. Everything received is still
+    /// stored and acknowledged.
+    Draining {
+        waiters: Vec<oneshot::Sender<()>>,
+        unconfirmed: HashSet<SessionId>,
+    },
     /// Sessions were told to close; nothing more is accepted.
     Closed,
 }
 
 /// Owns rooms, sessions and their membership; see the module doc.
 pub struct ChatServer {
-    registry: Registry<Handle>,
-    outbox: Outbox,
+    pub(super) registry: Registry<SessionHandle>,
+    pub(super) outbox: Outbox,
     store: Arc<dyn MessageStore>,
-    notifier: Addr<NotificationActor>,
-    lifecycle: Lifecycle,
+    pub(super) notifier: Addr<NotificationActor>,
+    pub(super) lifecycle: Lifecycle,
+    /// Room creations whose commit failed, retried after a pause.
+    failed_rooms: Vec<RoomName>,
+}
+
+impl Actor for ChatServer {
+    type Context = Context<Self>;
 }
 
 impl ChatServer {
@@ -60,11 +76,13 @@ impl ChatServer {
             store,
             notifier,
             lifecycle: Lifecycle::Running,
+            failed_rooms: Vec::new(),
         }
     }
 
-    /// Sends the next batch to the store unless one is in flight.
-    fn flush(&mut self, ctx: &mut Context<Self>) {
+    /// Sends the next batch to the store unless one is in flight; delivers
+    /// it once committed.
+    pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
         let Some((batch, pending)) = self.outbox.next_batch() else {
             self.finish_shutdown_if_drained();
             return;
@@ -74,32 +92,31 @@ impl ChatServer {
         ctx.spawn(stored.into_actor(self).map(move |result, server, ctx| {
             server.outbox.finish();
             match result {
-                Ok(messages) => {
-                    server.deliver_stored(pending, messages);
-                    server.flush(ctx);
-                }
+                Ok(messages) => server.deliver_stored(pending, messages),
                 Err(error) => {
                     server.fail(pending, &error);
-                    // Retry room creations later, unless shutting down:
-                    // then they are lost like any unstored write.
-                    if matches!(server.lifecycle, Lifecycle::Running) {
-                        for room in rooms {
-                            server.outbox.push_room(room);
-                        }
-                    }
-                    ctx.run_later(RETRY_AFTER_FAILURE, |server, ctx| server.flush(ctx));
-                    server.flush_messages_only(ctx);
+                    server.retry_rooms_later(rooms, ctx);
                 }
             }
+            server.flush(ctx);
         }));
     }
 
-    /// After a failure, keeps committing waiting messages at once (they may
-    /// well succeed) but leaves room creations to the delayed retry.
-    fn flush_messages_only(&mut self, ctx: &mut Context<Self>) {
-        if self.outbox.has_messages() {
-            self.flush(ctx);
+    /// Keeps room creations that failed for a retry after a pause (unless
+    /// shutting down: then they are lost like any unstored write).
+    fn retry_rooms_later(&mut self, rooms: Vec<RoomName>, ctx: &mut Context<Self>) {
+        if rooms.is_empty() || !matches!(self.lifecycle, Lifecycle::Running) {
+            return;
         }
+        if self.failed_rooms.is_empty() {
+            ctx.run_later(RETRY_AFTER_FAILURE, |server, ctx| {
+                for room in std::mem::take(&mut server.failed_rooms) {
+                    server.outbox.push_room(room);
+                }
+                server.flush(ctx);
+            });
+        }
+        self.failed_rooms.extend(rooms);
     }
 
     fn deliver_stored(&mut self, pending: Vec<Pending>, messages: Vec<ChatMessage>) {
@@ -120,10 +137,6 @@ impl ChatServer {
     /// Delivers a stored message to everyone who should see it, serialized
     /// once; the sender's own copy (with `ref`) is the acknowledgement.
     fn deliver(&mut self, channel: &Channel, message: &ChatMessage, reply: Reply) {
-        let frame = encode(&MessageFrame {
-            message,
-            reference: None,
-        });
         let (sender, reference) = match reply {
             Reply::Session { session, reference } => (Some(session), reference),
             Reply::Http(answer) => {
@@ -132,46 +145,51 @@ impl ChatServer {
                 (None, None)
             }
         };
-        let mut sender_reached = false;
-        let mut send = |session: SessionId, handle: &Handle, room: Option<&Arc<str>>| {
-            if Some(session) == sender {
-                sender_reached = true;
-                if reference.is_some() {
-                    return;
-                }
-            }
-            handle.do_send(SessionEvent::Deliver {
-                frame: frame.clone(),
-                room: room.cloned(),
-                id: Some(message.id),
-            });
-        };
+        let frame = encode(&MessageFrame {
+            message,
+            reference: None,
+        });
         let mut room_key = None;
+        let mut recipients: Vec<(SessionId, &SessionHandle)> = Vec::new();
         match channel {
             Channel::Room(room) => {
                 if let Some(state) = self.registry.room_mut(room) {
                     state.last_id = state.last_id.max(message.id);
-                    for (session, handle) in &state.members {
-                        send(*session, handle, Some(&state.key));
-                    }
+                }
+                if let Some(state) = self.registry.room(room) {
                     room_key = Some(state.key.clone());
+                    recipients.extend(state.members.iter().map(|(id, handle)| (*id, handle)));
                 }
             }
             Channel::Direct(conversation) => {
                 for user in distinct_users(conversation) {
-                    for (session, handle, _) in self.registry.sessions_of(user) {
-                        send(session, handle, None);
-                    }
+                    let sessions = self.registry.sessions_of(user);
+                    recipients.extend(sessions.map(|(id, handle, _)| (id, handle)));
                 }
             }
         }
-        if let Some(session) = sender.filter(|_| reference.is_some() || !sender_reached) {
-            let acknowledgement = encode(&MessageFrame {
-                message,
-                reference: reference.as_ref(),
-            });
-            self.send_to(session, acknowledgement, room_key, Some(message.id));
+        let mut overflowed = Vec::new();
+        for (session, handle) in recipients {
+            if Some(session) == sender {
+                continue; // gets the acknowledgement below
+            }
+            let delivery = Delivery::message(frame.clone(), room_key.clone(), message.id);
+            if handle.deliver(delivery).is_err() {
+                overflowed.push(session);
+            }
         }
+        if let Some(session) = sender {
+            let acknowledgement = match &reference {
+                Some(reference) => encode(&MessageFrame {
+                    message,
+                    reference: Some(reference),
+                }),
+                None => frame,
+            };
+            let delivery = Delivery::acknowledgement(acknowledgement, room_key, message.id);
+            overflowed.extend(self.send_to(session, delivery));
+        }
+        self.evict(overflowed);
     }
 
     /// Tells everyone waiting for `pending` that it was not stored.
@@ -185,11 +203,12 @@ impl ChatServer {
         }
     }
 
-    fn reject(&self, reply: Reply, error: ChatError) {
+    pub(super) fn reject(&mut self, reply: Reply, error: ChatError) {
         match reply {
             Reply::Session { session, reference } => {
                 let frame = encode(&ServerEvent::error(&error, reference.as_ref()));
-                self.send_to(session, frame, None, None);
+                let overflowed = self.send_to(session, Delivery::other(frame));
+                self.evict(overflowed.into_iter().collect());
             }
             Reply::Http(answer) => {
                 // ignore: the HTTP client may have gone.
@@ -198,59 +217,133 @@ impl ChatServer {
         }
     }
 
-    fn send_to(
-        &self,
-        session: SessionId,
-        frame: bytestring::ByteString,
-        room: Option<Arc<str>>,
-        id: Option<u64>,
-    ) {
-        if let Some(handle) = self.registry.handle(session) {
-            handle.do_send(SessionEvent::Deliver { frame, room, id });
-        }
+    /// Queues a frame for one session; returns it if its queue is full.
+    fn send_to(&self, session: SessionId, delivery: Delivery) -> Option<SessionId> {
+        let handle = self.registry.handle(session)?;
+        handle.deliver(delivery).err().map(|_| session)
     }
 
     /// Sends `frame` to the sessions in `room` whose user is not `except`.
-    fn announce(&self, room: &RoomName, except: &UserName, frame: bytestring::ByteString) {
+    pub(super) fn announce(&mut self, room: &RoomName, except: &UserName, frame: ByteString) {
         let Some(state) = self.registry.room(room) else {
             return;
         };
+        let mut overflowed = Vec::new();
         for (session, handle) in &state.members {
-            if self.registry.name_of(*session) != Some(except) {
-                handle.do_send(SessionEvent::Deliver {
-                    frame: frame.clone(),
-                    room: Some(state.key.clone()),
-                    id: None,
-                });
+            let delivery = Delivery::room_event(frame.clone(), state.key.clone());
+            if self.registry.name_of(*session) != Some(except) && handle.deliver(delivery).is_err()
+            {
+                overflowed.push(*session);
             }
         }
+        self.evict(overflowed);
     }
 
-    fn announce_presence(&self, room: &RoomName, name: &UserName, event: PresenceEvent) {
+    pub(super) fn announce_presence(
+        &mut self,
+        room: &RoomName,
+        name: &UserName,
+        event: PresenceEvent,
+    ) {
         let frame = encode(&ServerEvent::Presence { room, name, event });
         self.announce(room, name, frame);
     }
 
-    /// Queues a message for storage, or refuses it once sessions are closed.
-    fn enqueue(&mut self, pending: Pending, ctx: &mut Context<Self>) {
-        if matches!(self.lifecycle, Lifecycle::Closed) {
-            self.reject(pending.reply, ChatError::ShuttingDown);
-            return;
+    /// Sends `frame` to the sessions of `user` for which `wanted` holds.
+    pub(super) fn notify_user(
+        &mut self,
+        user: &UserName,
+        frame: &ByteString,
+        wanted: impl Fn(&HashSet<RoomName>) -> bool,
+    ) {
+        let mut overflowed = Vec::new();
+        for (session, handle, rooms) in self.registry.sessions_of(user) {
+            if wanted(rooms) && handle.deliver(Delivery::other(frame.clone())).is_err() {
+                overflowed.push(session);
+            }
         }
-        self.outbox.push_message(pending);
-        self.flush(ctx);
+        self.evict(overflowed);
     }
 
-    fn finish_shutdown_if_drained(&mut self) {
-        if !matches!(self.lifecycle, Lifecycle::Draining(_)) || !self.outbox.is_idle() {
+    /// Closes sessions that do not read what they are sent (their queue is
+    /// full), and takes them out of everything at once.
+    pub(super) fn evict(&mut self, sessions: Vec<SessionId>) {
+        for session in sessions {
+            let Some(handle) = self.registry.handle(session).cloned() else {
+                continue;
+            };
+            if let Some((name, rooms)) = self.registry.disconnect(session) {
+                log::warn!(
+                    "session {session} ({name}) does not read what it is sent and its queue \
+                     is full: closing it (1008)"
+                );
+                for room in rooms {
+                    self.announce_presence(&room, &name, PresenceEvent::Leave);
+                }
+            }
+            self.confirm_quiesced(session);
+            handle.close(CloseReason::TooSlow);
+        }
+    }
+
+    /// Begins graceful shutdown: sessions stop acting on client frames.
+    pub(super) fn begin_shutdown(&mut self, done: oneshot::Sender<()>, ctx: &mut Context<Self>) {
+        match &mut self.lifecycle {
+            Lifecycle::Running => {
+                let mut unconfirmed = HashSet::new();
+                for (session, handle) in self.registry.sessions() {
+                    handle.quiesce();
+                    unconfirmed.insert(session);
+                }
+                log::info!(
+                    "shutting down: waiting for {} sessions to stop",
+                    unconfirmed.len()
+                );
+                self.lifecycle = Lifecycle::Draining {
+                    waiters: vec![done],
+                    unconfirmed,
+                };
+                ctx.run_later(QUIESCE_DEADLINE, |server, _| {
+                    if let Lifecycle::Draining { unconfirmed, .. } = &mut server.lifecycle {
+                        if !unconfirmed.is_empty() {
+                            log::warn!("{} sessions did not stop in time", unconfirmed.len());
+                        }
+                        unconfirmed.clear();
+                    }
+                    server.finish_shutdown_if_drained();
+                });
+            }
+            Lifecycle::Draining { waiters, .. } => waiters.push(done),
+            Lifecycle::Closed => {
+                // ignore: the caller is told at once; nobody else waits.
+                let _ = done.send(());
+            }
+        }
+        self.finish_shutdown_if_drained();
+    }
+
+    /// A session will forward nothing more; see [`Lifecycle::Draining`].
+    pub(super) fn confirm_quiesced(&mut self, session: SessionId) {
+        if let Lifecycle::Draining { unconfirmed, .. } = &mut self.lifecycle {
+            unconfirmed.remove(&session);
+        }
+    }
+
+    /// Once every session stopped forwarding and everything received is
+    /// stored and acknowledged, closes every session with 1001.
+    pub(super) fn finish_shutdown_if_drained(&mut self) {
+        let drained = matches!(&self.lifecycle,
+            Lifecycle::Draining { unconfirmed, .. } if unconfirmed.is_empty())
+            && self.outbox.is_idle();
+        if !drained {
             return;
         }
-        if let Lifecycle::Draining(waiters) =
+        if let Lifecycle::Draining { waiters, .. } =
             std::mem::replace(&mut self.lifecycle, Lifecycle::Closed)
         {
-            log::info!("every received message is stored; closing all sessions");
-            for handle in self.registry.handles() {
-                handle.do_send(SessionEvent::Close);
+            log::info!("every received message is stored and acknowledged; closing all sessions");
+            for (_, handle) in self.registry.sessions() {
+                handle.close(CloseReason::ShuttingDown);
             }
             for waiter in waiters {
                 // ignore: nobody waits any more if the caller gave up.
@@ -261,271 +354,11 @@ impl ChatServer {
 }
 
 /// The users of a conversation, once each (`@bo+bo` has one).
-fn distinct_users(conversation: &Conversation) -> Vec<&UserName> {
+pub(super) fn distinct_users(conversation: &Conversation) -> Vec<&UserName> {
     let [first, second] = conversation.users();
     if first == second {
         vec![first]
     } else {
         vec![first, second]
-    }
-}
-
-impl Actor for ChatServer {
-    type Context = Context<Self>;
-}
-
-impl Handler<Connect> for ChatServer {
-    type Result = ();
-
-    fn handle(&mut self, message: Connect, _: &mut Context<Self>) {
-        let Connect {
-            session,
-            name,
-            events,
-        } = message;
-        let first = self.registry.connect(session, name.clone(), events.clone());
-        if first {
-            // The worker answers the session itself, after any mention it is
-            // still to keep for this user (its mailbox keeps our order).
-            self.notifier.do_send(TakePendingMentions {
-                name,
-                session: events,
-            });
-        } else {
-            events.do_send(SessionEvent::PendingMentions(Vec::new()));
-        }
-    }
-}
-
-impl Handler<Disconnect> for ChatServer {
-    type Result = ();
-
-    fn handle(&mut self, message: Disconnect, _: &mut Context<Self>) {
-        if let Some((name, rooms)) = self.registry.disconnect(message.session) {
-            for room in rooms {
-                self.announce_presence(&room, &name, PresenceEvent::Leave);
-            }
-        }
-    }
-}
-
-impl Handler<Join> for ChatServer {
-    type Result = Result<JoinReply, ChatError>;
-
-    fn handle(&mut self, message: Join, ctx: &mut Context<Self>) -> Self::Result {
-        let joined = self
-            .registry
-            .join(message.session, &message.room)
-            .ok_or(ChatError::Internal)?;
-        if joined.created {
-            self.outbox.push_room(message.room.clone());
-            self.flush(ctx);
-        }
-        if joined.first_of_name {
-            if let Some(name) = self.registry.name_of(message.session).cloned() {
-                self.announce_presence(&message.room, &name, PresenceEvent::Join);
-            }
-        }
-        Ok(JoinReply {
-            members: joined.members,
-            last_id: joined.last_id,
-        })
-    }
-}
-
-impl Handler<Leave> for ChatServer {
-    type Result = ();
-
-    fn handle(&mut self, message: Leave, _: &mut Context<Self>) {
-        if self.registry.leave(message.session, &message.room) == Some(true) {
-            if let Some(name) = self.registry.name_of(message.session).cloned() {
-                self.announce_presence(&message.room, &name, PresenceEvent::Leave);
-            }
-        }
-    }
-}
-
-impl Handler<Say> for ChatServer {
-    type Result = ();
-
-    fn handle(&mut self, message: Say, ctx: &mut Context<Self>) {
-        let Say {
-            session,
-            channel,
-            text,
-            reference,
-        } = message;
-        let reply = Reply::Session { session, reference };
-        let Some(from) = self.registry.name_of(session).cloned() else {
-            return;
-        };
-        if let Channel::Room(room) = &channel {
-            if !self.registry.is_member(session, room) {
-                return self.reject(reply, ChatError::NotInRoom(room.to_string()));
-            }
-        }
-        let message = NewMessage {
-            channel: channel.key(),
-            from,
-            text: text.into_string(),
-        };
-        self.enqueue(
-            Pending {
-                channel,
-                message,
-                reply,
-            },
-            ctx,
-        );
-    }
-}
-
-impl Handler<Post> for ChatServer {
-    type Result = ResponseFuture<Result<ChatMessage, ChatError>>;
-
-    fn handle(&mut self, message: Post, ctx: &mut Context<Self>) -> Self::Result {
-        let (answer, stored) = oneshot::channel();
-        let Post { room, from, text } = message;
-        if self.registry.add_room(&room, 0) {
-            self.outbox.push_room(room.clone());
-        }
-        let message = NewMessage {
-            channel: room.to_string(),
-            from,
-            text: text.into_string(),
-        };
-        self.enqueue(
-            Pending {
-                channel: Channel::Room(room),
-                message,
-                reply: Reply::Http(answer),
-            },
-            ctx,
-        );
-        Box::pin(async move { stored.await.unwrap_or(Err(ChatError::Internal)) })
-    }
-}
-
-impl Handler<Typing> for ChatServer {
-    type Result = ();
-
-    fn handle(&mut self, message: Typing, _: &mut Context<Self>) {
-        let Some(from) = self.registry.name_of(message.session).cloned() else {
-            return;
-        };
-        match &message.channel {
-            Channel::Room(room) => {
-                let frame = encode(&ServerEvent::Typing {
-                    room: room.as_str(),
-                    from: &from,
-                });
-                self.announce(room, &from, frame);
-            }
-            Channel::Direct(conversation) => {
-                let key = conversation.to_string();
-                let frame = encode(&ServerEvent::Typing {
-                    room: &key,
-                    from: &from,
-                });
-                for user in distinct_users(conversation)
-                    .into_iter()
-                    .filter(|user| **user != from)
-                {
-                    for (_, handle, _) in self.registry.sessions_of(user) {
-                        handle.do_send(SessionEvent::Deliver {
-                            frame: frame.clone(),
-                            room: None,
-                            id: None,
-                        });
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl Handler<ListRooms> for ChatServer {
-    type Result = MessageResult<ListRooms>;
-
-    fn handle(&mut self, _: ListRooms, _: &mut Context<Self>) -> Self::Result {
-        MessageResult(self.registry.summaries())
-    }
-}
-
-impl Handler<Who> for ChatServer {
-    type Result = MessageResult<Who>;
-
-    fn handle(&mut self, message: Who, _: &mut Context<Self>) -> Self::Result {
-        let members = self
-            .registry
-            .room(&message.room)
-            .map(|room| room.member_names());
-        MessageResult(members.unwrap_or_default())
-    }
-}
-
-impl Handler<RoomExists> for ChatServer {
-    type Result = bool;
-
-    fn handle(&mut self, message: RoomExists, _: &mut Context<Self>) -> bool {
-        self.registry.room(&message.room).is_some()
-    }
-}
-
-impl Handler<RouteMentions> for ChatServer {
-    type Result = ();
-
-    fn handle(&mut self, message: RouteMentions, _: &mut Context<Self>) {
-        for Mention { message, users } in message.mentions {
-            let Ok(room) = RoomName::parse(message.room.as_str()) else {
-                continue;
-            };
-            let frame = encode(&ServerEvent::Mention {
-                room: &message.room,
-                id: message.id,
-                from: &message.from,
-                text: &message.text,
-            });
-            for user in users {
-                if !self.registry.is_online(&user) {
-                    self.notifier.do_send(KeepMention {
-                        recipient: user,
-                        message: message.clone(),
-                    });
-                    continue;
-                }
-                for (_, handle, rooms) in self.registry.sessions_of(&user) {
-                    if !rooms.contains(&room) {
-                        handle.do_send(SessionEvent::Deliver {
-                            frame: frame.clone(),
-                            room: None,
-                            id: None,
-                        });
-                    }
-                }
-            }
-        }
-    }
-}
-
-impl Handler<Shutdown> for ChatServer {
-    type Result = ResponseFuture<()>;
-
-    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) -> Self::Result {
-        let (done, finished) = oneshot::channel();
-        match &mut self.lifecycle {
-            Lifecycle::Running => self.lifecycle = Lifecycle::Draining(vec![done]),
-            Lifecycle::Draining(waiters) => waiters.push(done),
-            Lifecycle::Closed => {
-                // ignore: the receiver is right below.
-                let _ = done.send(());
-            }
-        }
-        self.flush(ctx);
-        Box::pin(async move {
-            // ignore: a dropped sender means the server stopped, which is
-            // what the caller waits for anyway.
-            let _ = finished.await;
-        })
     }
 }

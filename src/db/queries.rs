@@ -152,22 +152,31 @@ pub fn rooms(conn: &mut SqliteConnection) -> QueryResult<Vec<RoomRecord>> {
         .collect())
 }
 
-/// Keeps a mention of `recipient` for their next connection.
-pub fn add_pending_mention(
+/// Keeps `message`'s mention of each of `recipients` for their next
+/// connection, in one transaction.
+pub fn add_pending_mentions(
     conn: &mut SqliteConnection,
-    recipient: &UserName,
+    recipients: &[UserName],
     message: &ChatMessage,
 ) -> QueryResult<()> {
-    diesel::insert_into(pending_mentions::table)
-        .values(&NewPendingMentionRow {
+    let rows: Vec<NewPendingMentionRow> = recipients
+        .iter()
+        .map(|recipient| NewPendingMentionRow {
             recipient: recipient.as_str(),
             room: &message.room,
             message_id: to_stored_id(message.id),
             sender: message.from.as_str(),
             body: &message.text,
         })
-        .execute(conn)
-        .map(drop)
+        .collect();
+    conn.immediate_transaction(|conn| {
+        for row in &rows {
+            diesel::insert_into(pending_mentions::table)
+                .values(row)
+                .execute(conn)?;
+        }
+        Ok(())
+    })
 }
 
 /// Removes and returns the mentions kept for `recipient`, oldest first.
@@ -321,7 +330,7 @@ mod tests {
         let mut conn = pool.get().unwrap();
         let stored = append(&mut conn, &mut HashMap::new(), &batch(&[("r", "@bob hi")])).unwrap();
         let bob = UserName::parse("bob").unwrap();
-        add_pending_mention(&mut conn, &bob, &stored[0]).unwrap();
+        add_pending_mentions(&mut conn, std::slice::from_ref(&bob), &stored[0]).unwrap();
         let taken = take_pending_mentions(&mut conn, &bob).unwrap();
         assert_eq!(
             (taken.len(), taken[0].id, taken[0].text.as_str()),

@@ -3,10 +3,11 @@
 
 use std::collections::HashMap;
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde::{Deserialize, Serialize};
 
 use super::error::{bad_request, ApiError};
+use super::ws::bearer_token;
 use crate::chat::{ListRooms, Post, RoomExists};
 use crate::domain::{Limit, MessageId, RoomName, Text, UserName};
 use crate::error::ChatError;
@@ -125,16 +126,36 @@ pub struct PostBody {
 
 /// `POST /api/rooms/{room}/messages`: stores, delivers live, answers 201.
 pub async fn post(
+    request: HttpRequest,
     walkie: web::Data<Walkie>,
     room: web::Path<String>,
     body: web::Json<PostBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let room = RoomName::parse(room.into_inner()).map_err(bad_request)?;
     let PostBody { from, text } = body.into_inner();
+    authorize(&walkie, &request, &from)?;
+    let room = RoomName::parse(room.into_inner()).map_err(bad_request)?;
     text.check_length(walkie.limits().max_text_chars)
         .map_err(bad_request)?;
     let stored = walkie.chat().send(Post { room, from, text }).await??;
     Ok(HttpResponse::Created().json(stored))
+}
+
+/// With an auth secret, a post needs `Authorization: Bearer <JWT>` (401
+/// without a valid one), and may only post as the token's user (403).
+fn authorize(walkie: &Walkie, request: &HttpRequest, from: &UserName) -> Result<(), ApiError> {
+    if !walkie.access().requires_tokens() {
+        return Ok(());
+    }
+    let name = walkie
+        .access()
+        .authenticate(bearer_token(request))
+        .map_err(|refusal| ApiError(ChatError::Unauthorized(refusal.to_string())))?;
+    match name {
+        Some(name) if &name == from => Ok(()),
+        _ => Err(ApiError(ChatError::Forbidden(format!(
+            "this token may only post as its own user, not as {from}"
+        )))),
+    }
 }
 
 /// `GET /healthz`: 200 once the database answers.

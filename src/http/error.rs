@@ -19,7 +19,7 @@ struct Body<'a> {
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> actix_web::http::StatusCode {
-        self.0.code().http_status()
+        self.0.http_status()
     }
 
     fn error_response(&self) -> HttpResponse {

@@ -1,10 +1,13 @@
-//! `GET /ws`: checks the upgrade request, then hands the socket to a new
+//! `GET /ws`: checks the upgrade request in the contract's order (origin
+//! 403, token 401, name 400, capacity 503), then hands the socket to a new
 //! [`WsSession`].
 
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
 use serde::Deserialize;
 
+use crate::access::Refusal;
 use crate::domain::UserName;
 use crate::session::WsSession;
 use crate::Walkie;
@@ -13,13 +16,35 @@ use crate::Walkie;
 #[derive(Debug, Deserialize)]
 struct UpgradeParams {
     name: Option<String>,
+    token: Option<String>,
 }
 
 /// Refuses with a plain-text reason, before the upgrade.
-fn refuse(reason: String) -> HttpResponse {
-    HttpResponse::BadRequest()
+fn refuse(refusal: &Refusal) -> HttpResponse {
+    let status = match refusal {
+        Refusal::Origin(_) => StatusCode::FORBIDDEN,
+        Refusal::Token(_) => StatusCode::UNAUTHORIZED,
+        Refusal::Name(_) => StatusCode::BAD_REQUEST,
+        Refusal::Full(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    log::info!("refused a WebSocket upgrade ({status}): {refusal}");
+    HttpResponse::build(status)
         .content_type("text/plain; charset=utf-8")
-        .body(reason)
+        .body(refusal.to_string())
+}
+
+fn header_value<'a>(request: &'a HttpRequest, name: header::HeaderName) -> Option<&'a str> {
+    request
+        .headers()
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+}
+
+/// The bearer token of an `Authorization` header, if any.
+pub fn bearer_token(request: &HttpRequest) -> Option<&str> {
+    header_value(request, header::AUTHORIZATION)?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
 }
 
 pub async fn upgrade(
@@ -27,22 +52,44 @@ pub async fn upgrade(
     stream: web::Payload,
     walkie: web::Data<Walkie>,
 ) -> Result<HttpResponse, actix_web::Error> {
+    let access = walkie.access();
+    let origin = header_value(&request, header::ORIGIN);
+    if let Err(refusal) = access.check_origin(origin, header_value(&request, header::HOST)) {
+        return Ok(refuse(&refusal));
+    }
     let params = match web::Query::<UpgradeParams>::from_query(request.query_string()) {
         Ok(params) => params.into_inner(),
-        Err(error) => return Ok(refuse(format!("invalid query string: {error}"))),
+        Err(error) => {
+            return Ok(refuse(&Refusal::Name(format!(
+                "invalid query string: {error}"
+            ))))
+        }
     };
-    let name = match params.name {
-        None => UserName::guest(),
-        Some(name) => match UserName::parse(name) {
-            Ok(name) => name,
-            Err(reason) => return Ok(refuse(reason)),
+    let token = params.token.as_deref().or_else(|| bearer_token(&request));
+    let name = match access.authenticate(token) {
+        Err(refusal) => return Ok(refuse(&refusal)),
+        Ok(Some(name)) => name,
+        Ok(None) => match params.name.map(UserName::parse).transpose() {
+            Ok(name) => name.unwrap_or_else(UserName::guest),
+            Err(reason) => return Ok(refuse(&Refusal::Name(reason))),
         },
+    };
+    let permit = match access.admit() {
+        Ok(permit) => permit,
+        Err(refusal) => return Ok(refuse(&refusal)),
     };
     let peer = request
         .peer_addr()
         .map_or_else(|| "unknown".to_owned(), |addr| addr.to_string());
     let limits = walkie.limits();
-    let session = WsSession::new(name, peer, walkie.chat().clone(), walkie.store(), limits);
+    let session = WsSession::new(
+        name,
+        peer,
+        walkie.chat().clone(),
+        walkie.store(),
+        limits,
+        permit,
+    );
     ws::WsResponseBuilder::new(session, &request, stream)
         .frame_size(limits.max_frame_bytes)
         .start()

@@ -16,6 +16,9 @@ impl WsSession {
     pub(super) fn on_text(&mut self, text: &str, ctx: &mut Ctx) {
         log::debug!("session {} sent {text}", self.id);
         match decode(text, self.limits.max_text_chars) {
+            Ok(frame) if self.quiescing => {
+                self.send_error(ctx, &ChatError::ShuttingDown, frame.reference.as_ref())
+            }
             Ok(frame) => self.dispatch(frame, ctx),
             Err(rejected) => self.send_error(ctx, &rejected.error, rejected.reference.as_ref()),
         }

@@ -7,24 +7,24 @@
 //! frames until `joined` is sent. Later `history` reads stop at the last id
 //! the session has passed on, for the same reason.
 
-use actix::prelude::*;
-use actix_web_actors::ws;
-use bytestring::ByteString;
-
-use super::WsSession;
+use super::{Delivery, WsSession};
 use crate::chat::{Join, JoinReply, Leave};
 use crate::domain::{Channel, Limit, MessageId, Ref, RoomName};
 use crate::error::ChatError;
 use crate::protocol::{encode, ServerEvent};
-use crate::store::{Page, PageQuery};
+use crate::store::PageQuery;
+use actix::prelude::*;
+use actix_web_actors::ws;
 
 /// Where a session stands in one room.
 #[derive(Debug)]
 pub enum RoomState {
     /// `join` sent, history loading: the room's frames wait here.
+    /// `previous` is where the session stood if it was already in the room.
     Joining {
         generation: u64,
-        held: Vec<(ByteString, Option<MessageId>)>,
+        held: Vec<Delivery>,
+        previous: Option<MessageId>,
     },
     /// `joined` sent; `last_id` is the last message id passed on.
     Joined { last_id: MessageId },
@@ -33,25 +33,29 @@ pub enum RoomState {
 type Ctx = ws::WebsocketContext<WsSession>;
 
 impl WsSession {
-    /// A frame from the server: held while its room's history loads.
-    pub(super) fn on_deliver(
-        &mut self,
-        frame: ByteString,
-        room: Option<std::sync::Arc<str>>,
-        id: Option<MessageId>,
-        ctx: &mut Ctx,
-    ) {
-        if let Some(state) = room.as_deref().and_then(|room| self.rooms.get_mut(room)) {
-            match state {
-                RoomState::Joining { held, .. } => return held.push((frame, id)),
-                RoomState::Joined { last_id } => *last_id = id.unwrap_or(*last_id).max(*last_id),
+    /// A frame from the server: held while its room's history loads,
+    /// dropped if the history already held it or the session left the room.
+    pub(super) fn on_deliver(&mut self, delivery: Delivery, ctx: &mut Ctx) {
+        if let Some(room) = delivery.room.as_deref() {
+            match self.rooms.get_mut(room) {
+                Some(RoomState::Joining { held, .. }) => return held.push(delivery),
+                Some(RoomState::Joined { last_id }) => {
+                    if let Some(id) = delivery.id {
+                        if id <= *last_id && !delivery.acknowledgement {
+                            return; // already sent, in `joined.history`
+                        }
+                        *last_id = (*last_id).max(id);
+                    }
+                }
+                None if !delivery.acknowledgement => return, // left the room
+                None => {}
             }
         }
-        self.send_frame(ctx, frame);
+        self.send_frame(ctx, delivery.frame);
     }
 
-    /// `join`: see the module doc. A session already in the room reads
-    /// history up to what it was sent and stays in the room throughout.
+    /// `join`: see the module doc. Joining a room the session is already in
+    /// goes the same way, and keeps the session in the room throughout.
     pub(super) fn join(
         &mut self,
         room: RoomName,
@@ -60,21 +64,28 @@ impl WsSession {
         reference: Option<Ref>,
         ctx: &mut Ctx,
     ) {
+        if !self.rooms.contains_key(&room) && self.rooms.len() >= self.limits.max_rooms {
+            let error = ChatError::BadRequest(format!(
+                "a session may be in at most {} rooms: leave one first",
+                self.limits.max_rooms
+            ));
+            return self.send_error(ctx, &error, reference.as_ref());
+        }
         self.join_generation += 1;
         let generation = self.join_generation;
-        let already = match self.rooms.get(&room) {
-            Some(RoomState::Joined { last_id }) => Some(*last_id),
-            _ => None,
+        let (previous, held) = match self.rooms.remove(&room) {
+            Some(RoomState::Joined { last_id }) => (Some(last_id), Vec::new()),
+            Some(RoomState::Joining { held, previous, .. }) => (previous, held),
+            None => (None, Vec::new()),
         };
-        if already.is_none() {
-            self.rooms.insert(
-                room.clone(),
-                RoomState::Joining {
-                    generation,
-                    held: Vec::new(),
-                },
-            );
-        }
+        self.rooms.insert(
+            room.clone(),
+            RoomState::Joining {
+                generation,
+                held,
+                previous,
+            },
+        );
         let request = self.chat.send(Join {
             session: self.id,
             room: room.clone(),
@@ -86,71 +97,66 @@ impl WsSession {
                 log::error!("the chat server did not answer a join: {error}");
                 ChatError::Internal
             })??;
-            let upto = already.unwrap_or(last_id);
             let query = PageQuery {
                 channel,
                 since,
                 before: None,
-                upto: Some(upto),
+                upto: Some(last_id),
                 limit: limit.get(),
             };
             let page = store.page(query).await.map_err(|error| {
                 log::error!("reading history for a join failed: {error}");
                 ChatError::Internal
             })?;
-            Ok::<_, ChatError>((members, upto, page))
+            Ok::<_, ChatError>((members, last_id, page))
         };
         ctx.spawn(loaded.into_actor(self).map(move |result, session, ctx| {
-            let current = match session.rooms.get(&room) {
-                Some(RoomState::Joining { generation: g, .. }) => *g == generation,
-                Some(RoomState::Joined { .. }) => already.is_some(),
-                None => false,
-            };
+            let current = matches!(
+                session.rooms.get(&room),
+                Some(RoomState::Joining { generation: g, .. }) if *g == generation
+            );
             if !current {
                 return; // a later join or a leave took over
             }
             match result {
                 Ok((members, upto, page)) => {
-                    session.finish_join(room, members, upto, page, reference, ctx)
+                    let joined = ServerEvent::Joined {
+                        room: &room,
+                        members: &members,
+                        history: &page.messages,
+                        more: page.more,
+                        reference: reference.as_ref(),
+                    };
+                    session.send_frame(ctx, encode(&joined));
+                    session.settle(room, Some(upto), ctx);
                 }
                 Err(error) => {
-                    if already.is_none() {
-                        session.rooms.remove(&room);
-                        session.chat.do_send(Leave {
-                            session: session.id,
-                            room,
-                        });
-                    }
                     session.send_error(ctx, &error, reference.as_ref());
+                    session.settle(room, None, ctx);
                 }
             }
         }));
     }
 
-    fn finish_join(
-        &mut self,
-        room: RoomName,
-        members: Vec<crate::domain::UserName>,
-        upto: MessageId,
-        page: Page,
-        reference: Option<Ref>,
-        ctx: &mut Ctx,
-    ) {
-        let joined = ServerEvent::Joined {
-            room: &room,
-            members: &members,
-            history: &page.messages,
-            more: page.more,
-            reference: reference.as_ref(),
+    /// Ends a join: the session is in the room up to `upto` (or where it was
+    /// before, if the join failed), and the frames held meanwhile follow.
+    /// A first join that failed takes the session out of the room.
+    fn settle(&mut self, room: RoomName, upto: Option<MessageId>, ctx: &mut Ctx) {
+        let Some(RoomState::Joining { held, previous, .. }) = self.rooms.remove(&room) else {
+            return;
         };
-        self.send_frame(ctx, encode(&joined));
-        let previous = self
-            .rooms
-            .insert(room.clone(), RoomState::Joined { last_id: upto });
-        if let Some(RoomState::Joining { held, .. }) = previous {
-            for (frame, id) in held {
-                self.on_deliver(frame, Some(room.as_str().into()), id, ctx);
+        match upto.or(previous) {
+            Some(last_id) => {
+                let last_id = last_id.max(previous.unwrap_or(0));
+                self.rooms.insert(room, RoomState::Joined { last_id });
+                for delivery in held {
+                    self.on_deliver(delivery, ctx);
+                }
             }
+            None => self.chat.do_send(Leave {
+                session: self.id,
+                room,
+            }),
         }
     }
 

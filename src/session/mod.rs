@@ -13,6 +13,8 @@
 //! This is the only module that knows actix-web-actors.
 
 mod commands;
+mod flood;
+mod handle;
 mod joining;
 
 use std::collections::HashMap;
@@ -25,13 +27,16 @@ use actix_web_actors::ws;
 use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 
-use crate::chat::{ChatServer, Connect, Disconnect};
+use crate::access::ConnectionPermit;
+use crate::chat::{ChatServer, Connect, Disconnect, Quiesced};
 use crate::config::Limits;
 use crate::domain::{MessageId, Ref, RoomName, SessionId, UserName};
 use crate::error::ChatError;
-use crate::protocol::{encode, ServerEvent};
+use crate::protocol::{decode, encode, ServerEvent};
 use crate::store::MessageStore;
 
+use flood::{FloodControl, Verdict};
+pub use handle::{OutboundQueue, Overflow, SessionHandle};
 use joining::RoomState;
 
 /// The `server` field of `welcome`.
@@ -46,20 +51,82 @@ pub const SERVER_NAME: &str = concat!("walkie/", env!("CARGO_PKG_VERSION"));
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub enum SessionEvent {
-    /// A frame for the client, serialized once for every recipient. `room`
-    /// names the room it belongs to (messages, presence, typing), so a
-    /// session still loading that room's history can hold it back; `id` is
-    /// the message's id, for messages.
-    Deliver {
-        frame: ByteString,
-        room: Option<Arc<str>>,
-        id: Option<MessageId>,
-    },
+    /// A frame for the client.
+    Deliver(Delivery),
     /// The mentions kept while the user was offline (maybe none). Until it
     /// arrives the session sends nothing after `welcome`.
     PendingMentions(Vec<ByteString>),
-    /// The server is shutting down: close with 1001.
-    Close,
+    /// Graceful shutdown has begun: stop acting on client frames (answer
+    /// them `internal`) and confirm with `Quiesced`.
+    Quiesce,
+    /// Close the connection.
+    Close(CloseReason),
+}
+
+/// A frame for the client, serialized once for all its recipients, with
+/// what the session needs to place it.
+#[derive(Debug)]
+pub struct Delivery {
+    pub frame: ByteString,
+    /// The room the frame belongs to (messages, presence, typing): a
+    /// session still loading that room's history holds it back, and one
+    /// that has left the room drops it.
+    pub room: Option<Arc<str>>,
+    /// A message's id: a session drops a message it already sent in history.
+    pub id: Option<MessageId>,
+    /// The sender's own copy: always delivered.
+    pub acknowledgement: bool,
+}
+
+impl Delivery {
+    /// A message in a room (`room` set) or a direct conversation.
+    pub fn message(frame: ByteString, room: Option<Arc<str>>, id: MessageId) -> Self {
+        Self {
+            frame,
+            room,
+            id: Some(id),
+            acknowledgement: false,
+        }
+    }
+
+    /// The sending session's copy of its message.
+    pub fn acknowledgement(frame: ByteString, room: Option<Arc<str>>, id: MessageId) -> Self {
+        Self {
+            frame,
+            room,
+            id: Some(id),
+            acknowledgement: true,
+        }
+    }
+
+    /// Presence or typing in a room.
+    pub fn room_event(frame: ByteString, room: Arc<str>) -> Self {
+        Self {
+            frame,
+            room: Some(room),
+            id: None,
+            acknowledgement: false,
+        }
+    }
+
+    /// Anything else: errors, mentions, typing in a conversation.
+    pub fn other(frame: ByteString) -> Self {
+        Self {
+            frame,
+            room: None,
+            id: None,
+            acknowledgement: false,
+        }
+    }
+}
+
+/// Why the server closes a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// Graceful shutdown: 1001.
+    ShuttingDown,
+    /// The client does not read what it is sent: 1008.
+    TooSlow,
 }
 
 /// A message being received in fragments.
@@ -85,6 +152,12 @@ pub struct WsSession {
     fragments: Option<Fragments>,
     /// Distinguishes successive joins of one room.
     join_generation: u64,
+    flood: FloodControl,
+    queue: Arc<OutboundQueue>,
+    /// Shutdown has begun: client frames are no longer acted on.
+    quiescing: bool,
+    /// Counts this connection against `--max-connections` while it lives.
+    _permit: ConnectionPermit,
 }
 
 impl WsSession {
@@ -94,8 +167,13 @@ impl WsSession {
         chat: Addr<ChatServer>,
         store: Arc<dyn MessageStore>,
         limits: Limits,
+        permit: ConnectionPermit,
     ) -> Self {
         Self {
+            flood: FloodControl::new(limits.rate, limits.burst, Instant::now()),
+            queue: OutboundQueue::new(limits.max_outbound_bytes),
+            quiescing: false,
+            _permit: permit,
             id: SessionId::next(),
             name,
             peer,
@@ -139,7 +217,12 @@ impl WsSession {
     fn heartbeat(&mut self, ctx: &mut ws::WebsocketContext<Self>) {
         let ping = self.limits.ping_interval;
         ctx.run_interval(ping, |_, ctx| ctx.ping(b""));
-        let check = (self.limits.client_timeout / 4).max(std::time::Duration::from_millis(10));
+        // Check often enough that a silent connection goes within a tenth of
+        // the timeout after it, and at most a second.
+        let check = (self.limits.client_timeout / 10).clamp(
+            std::time::Duration::from_millis(10),
+            std::time::Duration::from_secs(1),
+        );
         ctx.run_interval(check, |session, ctx| {
             if session.last_heard.elapsed() > session.limits.client_timeout {
                 log::info!(
@@ -191,14 +274,48 @@ impl WsSession {
         Some((whole.text, whole.data.freeze()))
     }
 
+    /// Applies flood control to one complete message; `false` when it must
+    /// not be acted on (it was answered, or the session is closing).
+    fn admit(&mut self, message: Option<&str>, ctx: &mut ws::WebsocketContext<Self>) -> bool {
+        match self.flood.check(Instant::now()) {
+            Verdict::Allow => true,
+            Verdict::Limit => {
+                let reference = message.and_then(|text| match decode(text, usize::MAX) {
+                    Ok(frame) => frame.reference,
+                    Err(rejected) => rejected.reference,
+                });
+                let error = ChatError::RateLimited(self.limits.rate, self.limits.burst);
+                self.send_error(ctx, &error, reference.as_ref());
+                false
+            }
+            Verdict::Close => {
+                log::warn!(
+                    "session {} ({}) from {} keeps flooding: closing it",
+                    self.id,
+                    self.name,
+                    self.peer
+                );
+                self.close(ctx, ws::CloseCode::Policy, "flooding");
+                false
+            }
+        }
+    }
+
     fn on_message(&mut self, text: bool, data: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
         if !text {
+            if !self.admit(None, ctx) {
+                return;
+            }
             let error =
                 ChatError::BadRequest("binary frames are not supported: send JSON text".into());
             return self.send_error(ctx, &error, None);
         }
         match std::str::from_utf8(&data) {
-            Ok(text) => self.on_text(text, ctx),
+            Ok(text) => {
+                if self.admit(Some(text), ctx) {
+                    self.on_text(text, ctx)
+                }
+            }
             Err(_) => self.close(ctx, ws::CloseCode::Invalid, "text frame is not valid UTF-8"),
         }
     }
@@ -224,7 +341,7 @@ impl Actor for WsSession {
         self.chat.do_send(Connect {
             session: self.id,
             name: self.name.clone(),
-            events: ctx.address().recipient(),
+            handle: SessionHandle::new(ctx.address().recipient(), self.queue.clone()),
         });
     }
 
@@ -244,7 +361,14 @@ impl Handler<SessionEvent> for WsSession {
 
     fn handle(&mut self, event: SessionEvent, ctx: &mut Self::Context) {
         match event {
-            SessionEvent::Deliver { frame, room, id } => self.on_deliver(frame, room, id, ctx),
+            SessionEvent::Deliver(delivery) => {
+                self.queue.taken(delivery.frame.len());
+                self.on_deliver(delivery, ctx)
+            }
+            SessionEvent::Quiesce => {
+                self.quiescing = true;
+                self.chat.do_send(Quiesced { session: self.id });
+            }
             SessionEvent::PendingMentions(mentions) => {
                 for frame in mentions {
                     ctx.text(frame);
@@ -253,7 +377,14 @@ impl Handler<SessionEvent> for WsSession {
                     ctx.text(frame);
                 }
             }
-            SessionEvent::Close => self.close(ctx, ws::CloseCode::Away, "server shutting down"),
+            SessionEvent::Close(CloseReason::ShuttingDown) => {
+                self.close(ctx, ws::CloseCode::Away, "server shutting down")
+            }
+            SessionEvent::Close(CloseReason::TooSlow) => self.close(
+                ctx,
+                ws::CloseCode::Policy,
+                "too slow: the client does not read",
+            ),
         }
     }
 }
@@ -264,6 +395,11 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
             Ok(message) => message,
             Err(ws::ProtocolError::Overflow) => {
                 return self.close(ctx, ws::CloseCode::Size, "message too big");
+            }
+            // actix-web-actors reports a text frame that is not UTF-8 as an
+            // I/O error carrying `Utf8Error`'s text.
+            Err(ws::ProtocolError::Io(error)) if error.to_string().contains("utf-8") => {
+                return self.close(ctx, ws::CloseCode::Invalid, "text frame is not valid UTF-8");
             }
             Err(error) => {
                 log::info!(
@@ -276,7 +412,11 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
         };
         self.last_heard = Instant::now();
         match message {
-            ws::Message::Text(text) => self.on_text(&text, ctx),
+            ws::Message::Text(text) => {
+                if self.admit(Some(&text), ctx) {
+                    self.on_text(&text, ctx)
+                }
+            }
             ws::Message::Binary(data) => self.on_message(false, data, ctx),
             ws::Message::Continuation(item) => {
                 if let Some((text, data)) = self.reassemble(item, ctx) {

@@ -114,7 +114,15 @@ async fn sigterm_stores_acknowledges_closes_with_1001_and_exits_0() {
     let dir = tempfile::TempDir::new().unwrap();
     let database = dir.path().join("walkie.db");
     let mut child = Command::new(env!("CARGO_BIN_EXE_walkie"))
-        .args(["--bind", "127.0.0.1:0", "--database-url"])
+        .args([
+            "--bind",
+            "127.0.0.1:0",
+            "--rate",
+            "100000",
+            "--burst",
+            "100000",
+            "--database-url",
+        ])
         .arg(&database)
         .env("RUST_LOG", "info")
         .stderr(Stdio::piped())

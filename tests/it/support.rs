@@ -43,6 +43,9 @@ impl TestApp {
         let mut config = Config {
             bind: "127.0.0.1:0".into(),
             workers: Some(1),
+            // Flood control out of the way; its own tests set it.
+            rate: 100_000.0,
+            burst: 100_000,
             ..Config::with_database(database_path(dir.path()).to_string_lossy())
         };
         tweak(&mut config);

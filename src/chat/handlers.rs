@@ -1,0 +1,275 @@
+//! The [`ChatServer`]'s message handlers: each routes to the registry, the
+//! outbox or the notification worker and returns at once.
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use super::messages::*;
+use super::outbox::{Pending, Reply};
+use super::server::{distinct_users, ChatServer, Lifecycle};
+use crate::domain::{Channel, RoomName};
+use crate::error::ChatError;
+use crate::notify::{KeepMentions, TakePendingMentions};
+use crate::protocol::{encode, ChatMessage, PresenceEvent, ServerEvent};
+use crate::session::CloseReason;
+use crate::store::NewMessage;
+
+impl ChatServer {
+    /// Queues a message for storage, or refuses it once sessions are closed.
+    fn enqueue(&mut self, pending: Pending, ctx: &mut Context<Self>) {
+        if matches!(self.lifecycle, Lifecycle::Closed) {
+            return self.reject(pending.reply, ChatError::ShuttingDown);
+        }
+        self.outbox.push_message(pending);
+        self.flush(ctx);
+    }
+}
+
+impl Handler<Connect> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, message: Connect, _: &mut Context<Self>) {
+        let Connect {
+            session,
+            name,
+            handle,
+        } = message;
+        if !matches!(self.lifecycle, Lifecycle::Running) {
+            return handle.close(CloseReason::ShuttingDown);
+        }
+        if self.registry.connect(session, name.clone(), handle.clone()) {
+            // The worker answers the session itself, after any mention it is
+            // still to keep for this user (its mailbox keeps our order).
+            self.notifier.do_send(TakePendingMentions {
+                name,
+                session: handle,
+            });
+        } else {
+            handle.pending_mentions(Vec::new());
+        }
+    }
+}
+
+impl Handler<Disconnect> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, message: Disconnect, _: &mut Context<Self>) {
+        if let Some((name, rooms)) = self.registry.disconnect(message.session) {
+            for room in rooms {
+                self.announce_presence(&room, &name, PresenceEvent::Leave);
+            }
+        }
+        self.confirm_quiesced(message.session);
+        self.finish_shutdown_if_drained();
+    }
+}
+
+impl Handler<Join> for ChatServer {
+    type Result = Result<JoinReply, ChatError>;
+
+    fn handle(&mut self, message: Join, ctx: &mut Context<Self>) -> Self::Result {
+        let joined = self
+            .registry
+            .join(message.session, &message.room)
+            .ok_or(ChatError::Internal)?;
+        if joined.created {
+            self.outbox.push_room(message.room.clone());
+            self.flush(ctx);
+        }
+        if joined.first_of_name {
+            if let Some(name) = self.registry.name_of(message.session).cloned() {
+                self.announce_presence(&message.room, &name, PresenceEvent::Join);
+            }
+        }
+        Ok(JoinReply {
+            members: joined.members,
+            last_id: joined.last_id,
+        })
+    }
+}
+
+impl Handler<Leave> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, message: Leave, _: &mut Context<Self>) {
+        if self.registry.leave(message.session, &message.room) == Some(true) {
+            if let Some(name) = self.registry.name_of(message.session).cloned() {
+                self.announce_presence(&message.room, &name, PresenceEvent::Leave);
+            }
+        }
+    }
+}
+
+impl Handler<Say> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, message: Say, ctx: &mut Context<Self>) {
+        let Say {
+            session,
+            channel,
+            text,
+            reference,
+        } = message;
+        let reply = Reply::Session { session, reference };
+        let Some(from) = self.registry.name_of(session).cloned() else {
+            return;
+        };
+        if let Channel::Room(room) = &channel {
+            if !self.registry.is_member(session, room) {
+                return self.reject(reply, ChatError::NotInRoom(room.to_string()));
+            }
+        }
+        let message = NewMessage {
+            channel: channel.key(),
+            from,
+            text: text.into_string(),
+        };
+        self.enqueue(
+            Pending {
+                channel,
+                message,
+                reply,
+            },
+            ctx,
+        );
+    }
+}
+
+impl Handler<Post> for ChatServer {
+    type Result = ResponseFuture<Result<ChatMessage, ChatError>>;
+
+    fn handle(&mut self, message: Post, ctx: &mut Context<Self>) -> Self::Result {
+        if !matches!(self.lifecycle, Lifecycle::Running) {
+            return Box::pin(async { Err(ChatError::ShuttingDown) });
+        }
+        let (answer, stored) = oneshot::channel();
+        let Post { room, from, text } = message;
+        if self.registry.add_room(&room, 0) {
+            self.outbox.push_room(room.clone());
+        }
+        let message = NewMessage {
+            channel: room.to_string(),
+            from,
+            text: text.into_string(),
+        };
+        let pending = Pending {
+            channel: Channel::Room(room),
+            message,
+            reply: Reply::Http(answer),
+        };
+        self.enqueue(pending, ctx);
+        Box::pin(async move { stored.await.unwrap_or(Err(ChatError::Internal)) })
+    }
+}
+
+impl Handler<Typing> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, message: Typing, _: &mut Context<Self>) {
+        let Some(from) = self.registry.name_of(message.session).cloned() else {
+            return;
+        };
+        match &message.channel {
+            Channel::Room(room) => {
+                let frame = encode(&ServerEvent::Typing {
+                    room: room.as_str(),
+                    from: &from,
+                });
+                self.announce(room, &from, frame);
+            }
+            Channel::Direct(conversation) => {
+                let key = conversation.to_string();
+                let frame = encode(&ServerEvent::Typing {
+                    room: &key,
+                    from: &from,
+                });
+                for user in distinct_users(conversation) {
+                    if *user != from {
+                        self.notify_user(&user.clone(), &frame, |_| true);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Handler<ListRooms> for ChatServer {
+    type Result = MessageResult<ListRooms>;
+
+    fn handle(&mut self, _: ListRooms, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(self.registry.summaries())
+    }
+}
+
+impl Handler<Who> for ChatServer {
+    type Result = MessageResult<Who>;
+
+    fn handle(&mut self, message: Who, _: &mut Context<Self>) -> Self::Result {
+        let members = self
+            .registry
+            .room(&message.room)
+            .map(|room| room.member_names());
+        MessageResult(members.unwrap_or_default())
+    }
+}
+
+impl Handler<RoomExists> for ChatServer {
+    type Result = bool;
+
+    fn handle(&mut self, message: RoomExists, _: &mut Context<Self>) -> bool {
+        self.registry.room(&message.room).is_some()
+    }
+}
+
+impl Handler<RouteMentions> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, message: RouteMentions, _: &mut Context<Self>) {
+        for Mention { message, users } in message.mentions {
+            let Ok(room) = RoomName::parse(message.room.as_str()) else {
+                continue;
+            };
+            let frame = encode(&ServerEvent::Mention {
+                room: &message.room,
+                id: message.id,
+                from: &message.from,
+                text: &message.text,
+            });
+            let (online, offline): (Vec<_>, Vec<_>) = users
+                .into_iter()
+                .partition(|user| self.registry.is_online(user));
+            for user in online {
+                self.notify_user(&user, &frame, |rooms| !rooms.contains(&room));
+            }
+            if !offline.is_empty() {
+                self.notifier.do_send(KeepMentions {
+                    recipients: offline,
+                    message,
+                });
+            }
+        }
+    }
+}
+
+impl Handler<Quiesced> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, message: Quiesced, _: &mut Context<Self>) {
+        self.confirm_quiesced(message.session);
+        self.finish_shutdown_if_drained();
+    }
+}
+
+impl Handler<Shutdown> for ChatServer {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) -> Self::Result {
+        let (done, finished) = oneshot::channel();
+        self.begin_shutdown(done, ctx);
+        Box::pin(async move {
+            // ignore: a dropped sender means the server stopped, which is
+            // what the caller waits for anyway.
+            let _ = finished.await;
+        })
+    }
+}
