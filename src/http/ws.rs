@@ -33,7 +33,7 @@ fn refuse(refusal: &Refusal) -> HttpResponse {
         .body(refusal.to_string())
 }
 
-fn header_value<'a>(request: &'a HttpRequest, name: header::HeaderName) -> Option<&'a str> {
+fn header_value(request: &HttpRequest, name: header::HeaderName) -> Option<&str> {
     request
         .headers()
         .get(name)
