@@ -70,8 +70,9 @@ pub struct Config {
     #[arg(long, env = "WALKIE_MAX_ROOMS_PER_SESSION", default_value_t = 100)]
     pub max_rooms_per_session: usize,
 
-    /// Bytes queued for a session that does not read before it is closed
-    /// with 1008 (an addition to the contract).
+    /// Bytes queued for a session that does not read: a session whose queue
+    /// stays over this for 2 s, or grows past 4 times it, is closed with
+    /// 1008 (an addition to the contract).
     #[arg(long, env = "WALKIE_MAX_OUTBOUND_BYTES", default_value_t = 4 << 20)]
     pub max_outbound_bytes: usize,
 

@@ -79,6 +79,8 @@ pub enum StoreError {
     Pool(#[from] diesel::r2d2::PoolError),
     #[error("the database worker stopped: {0}")]
     Worker(#[from] actix::MailboxError),
+    #[error("the database worker panicked; it was restarted")]
+    Panicked,
 }
 
 /// A result computed off the caller's thread.

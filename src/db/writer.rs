@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use actix::{Actor, Handler, Message, SyncContext};
+use actix::{Actor, ActorContext, Handler, Message, SyncContext};
 
 use super::{queries, DbPool};
 use crate::domain::MessageId;
@@ -31,6 +31,9 @@ pub struct PersistenceActor {
     /// Latest stored id per channel; equal to the database's, see
     /// [`queries::append`].
     last_ids: HashMap<String, MessageId>,
+    /// Tests make the writer panic on a message with this text.
+    #[cfg(test)]
+    panic_on: Option<&'static str>,
 }
 
 impl PersistenceActor {
@@ -38,7 +41,40 @@ impl PersistenceActor {
         Self {
             pool,
             last_ids: HashMap::new(),
+            #[cfg(test)]
+            panic_on: None,
         }
+    }
+
+    fn append(&mut self, batch: &Batch) -> Result<Vec<ChatMessage>, StoreError> {
+        #[cfg(test)]
+        if let Some(text) = self.panic_on {
+            assert!(
+                !batch.messages.iter().any(|m| m.text == text),
+                "injected fault"
+            );
+        }
+        let mut conn = self.pool.get()?;
+        let started = std::time::Instant::now();
+        let stored = queries::append(&mut conn, &mut self.last_ids, batch);
+        match &stored {
+            Ok(messages) => log::debug!(
+                "committed {} messages and {} rooms in {:?}",
+                messages.len(),
+                batch.rooms.len(),
+                started.elapsed()
+            ),
+            Err(error) => {
+                // The transaction rolled back: forget cached ids so the next
+                // batch reads them again from the database.
+                self.last_ids.clear();
+                log::error!(
+                    "storing a batch of {} messages failed, none was stored: {error}",
+                    batch.messages.len()
+                );
+            }
+        }
+        Ok(stored?)
     }
 }
 
@@ -49,27 +85,68 @@ impl Actor for PersistenceActor {
 impl Handler<Append> for PersistenceActor {
     type Result = Result<Vec<ChatMessage>, StoreError>;
 
-    fn handle(&mut self, message: Append, _: &mut Self::Context) -> Self::Result {
-        let mut conn = self.pool.get()?;
-        let started = std::time::Instant::now();
-        let stored = queries::append(&mut conn, &mut self.last_ids, &message.batch);
-        match &stored {
-            Ok(messages) => log::debug!(
-                "committed {} messages and {} rooms in {:?}",
-                messages.len(),
-                message.batch.rooms.len(),
-                started.elapsed()
-            ),
-            Err(error) => {
-                // The transaction rolled back: forget cached ids so the next
-                // batch reads them again from the database.
-                self.last_ids.clear();
-                log::error!(
-                    "storing a batch of {} messages failed, none was stored: {error}",
-                    message.batch.messages.len()
-                );
-            }
+    /// A panic while storing is caught: the batch is answered with an error
+    /// (nothing of it was committed), and the actor is stopped, which makes
+    /// its `SyncArbiter` start a fresh one on the same thread. Batches
+    /// queued behind it wait in the mailbox, in order, for the new actor.
+    fn handle(&mut self, message: Append, ctx: &mut Self::Context) -> Self::Result {
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.append(&message.batch)));
+        outcome.unwrap_or_else(|_| {
+            log::error!(
+                "the persistence worker panicked storing {} messages (not stored); restarting it",
+                message.batch.messages.len()
+            );
+            ctx.stop();
+            Err(StoreError::Panicked)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::UserName;
+    use crate::store::NewMessage;
+    use actix::SyncArbiter;
+
+    fn batch(text: &str) -> Batch {
+        let from = UserName::parse("alice").unwrap();
+        let messages = vec![NewMessage {
+            channel: "r".into(),
+            from,
+            text: text.into(),
+        }];
+        Batch {
+            rooms: Vec::new(),
+            messages,
         }
-        Ok(stored?)
+    }
+
+    #[actix::test]
+    async fn a_panicking_writer_is_restarted_and_loses_nothing_queued() {
+        let dir = tempfile::TempDir::new().unwrap();
+        let pool = super::super::open(&dir.path().join("t.db").to_string_lossy(), 2).unwrap();
+        let writer = SyncArbiter::start(1, move || PersistenceActor {
+            panic_on: Some("boom"),
+            ..PersistenceActor::new(pool.clone())
+        });
+        let first = writer.send(Append {
+            batch: batch("one"),
+        });
+        let failing = writer.send(Append {
+            batch: batch("boom"),
+        });
+        let queued = writer.send(Append {
+            batch: batch("two"),
+        });
+        assert_eq!(first.await.unwrap().unwrap()[0].id, 1);
+        assert!(matches!(failing.await.unwrap(), Err(StoreError::Panicked)));
+        let after = queued.await.unwrap().unwrap();
+        assert_eq!(
+            (after[0].id, after[0].text.as_str()),
+            (2, "two"),
+            "no id taken by the panic"
+        );
     }
 }

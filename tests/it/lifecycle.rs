@@ -1,13 +1,11 @@
 //! Restarts, heartbeats, graceful shutdown, database failures.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use serde_json::json;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::support::{TestApp, TestClient};
+use crate::support::{get, Server, TestApp, TestClient};
 
 #[tokio::test]
 async fn rooms_and_history_survive_a_restart_and_ids_continue() {
@@ -100,7 +98,7 @@ async fn graceful_shutdown_acknowledges_everything_received_then_closes_with_100
     expect_acks_then_going_away(&mut alice, acked, 200).await;
     app.stop().await;
     let app = TestApp::spawn_on(dir, |_| {});
-    let page = crate::support::get(app.url("/api/rooms/lobby/messages?limit=1"))
+    let page = get(app.url("/api/rooms/lobby/messages?limit=1"))
         .await
         .json();
     assert_eq!(
@@ -112,63 +110,58 @@ async fn graceful_shutdown_acknowledges_everything_received_then_closes_with_100
 #[tokio::test]
 async fn sigterm_stores_acknowledges_closes_with_1001_and_exits_0() {
     let dir = tempfile::TempDir::new().unwrap();
-    let database = dir.path().join("walkie.db");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_walkie"))
-        .args([
-            "--bind",
-            "127.0.0.1:0",
-            "--rate",
-            "100000",
-            "--burst",
-            "100000",
-            "--database-url",
-        ])
-        .arg(&database)
-        .env("RUST_LOG", "info")
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("the binary starts");
-    let stderr = child.stderr.take().unwrap();
-    let (address_tx, address_rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(address) = line.split("listening on http://").nth(1) {
-                let _ = address_tx.send(address.trim().to_owned());
-            }
-        }
-    });
-    let address = address_rx
-        .recv_timeout(Duration::from_secs(20))
-        .unwrap_or_else(|_| {
-            let _ = child.kill();
-            panic!("walkie did not log its listening line");
-        });
-    assert!(
-        !address.ends_with(":0"),
-        "the real port is logged: {address}"
-    );
-    let mut alice = TestClient::connect(&format!("ws://{address}/ws?name=alice")).await;
+    let mut server = Server::start(dir.path());
+    let mut alice = TestClient::connect(&server.ws_url("?name=alice")).await;
     alice.expect("welcome").await;
     alice.join("lobby").await;
     let acked = send_burst(&mut alice, "lobby", 50).await;
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    server.signal("TERM");
     expect_acks_then_going_away(&mut alice, acked, 50).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let exit = loop {
-        if let Some(exit) = child.try_wait().unwrap() {
-            break exit;
+    assert!(server.wait().await.success(), "exit status 0");
+}
+
+#[tokio::test]
+async fn frames_in_flight_at_shutdown_are_each_acknowledged_or_refused() {
+    let mut app = TestApp::spawn();
+    let dir = app.dir.clone();
+    let mut alice = app.member("alice", "lobby").await;
+    for i in 0..300 {
+        alice.send(json!({"type": "say", "room": "lobby", "text": format!("m{i}"), "ref": i.to_string()})).await;
+    }
+    app.begin_stop();
+    let (mut acked, mut refused) = (Vec::new(), Vec::new());
+    loop {
+        match alice.next_frame().await {
+            Some(frame) if frame["type"] == "message" => acked.push((
+                frame["ref"].as_str().unwrap().parse::<u64>().unwrap(),
+                frame["id"].as_u64().unwrap(),
+            )),
+            Some(frame) => {
+                assert_eq!(frame["code"], "internal", "{frame}");
+                refused.push(frame["ref"].as_str().unwrap().parse::<u64>().unwrap());
+            }
+            None => break,
         }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("walkie did not exit after SIGTERM");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert!(exit.success(), "exit status {exit:?}");
+    }
+    acked.sort();
+    refused.sort();
+    // The session acted on a prefix of what it read, and refused the rest.
+    let acted = acked.len() as u64;
+    assert!(acted > 0);
+    assert_eq!(acked, (0..acted).map(|r| (r, r + 1)).collect::<Vec<_>>());
+    assert_eq!(
+        refused,
+        (acted..acted + refused.len() as u64).collect::<Vec<_>>()
+    );
+    app.stop().await;
+    let app = TestApp::spawn_on(dir, |_| {});
+    let page = get(app.url("/api/rooms/lobby/messages?limit=1"))
+        .await
+        .json();
+    assert_eq!(
+        page["messages"][0]["id"], acted,
+        "exactly the acknowledged messages are stored"
+    );
 }
 
 #[tokio::test]

@@ -5,11 +5,14 @@
 mod support;
 
 mod connecting;
+mod crash;
 mod direct;
 mod errors;
+mod flood;
 mod history;
 mod http_api;
 mod lifecycle;
 mod mentions;
 mod rooms;
 mod say;
+mod security;

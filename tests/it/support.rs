@@ -150,8 +150,42 @@ impl TestClient {
         }
     }
 
+    /// Connects over a socket whose receive buffer is `bytes` (which also
+    /// stops the kernel from growing it).
+    pub async fn connect_with_receive_buffer(url: &str, bytes: u32) -> Self {
+        let address: SocketAddr = url
+            .trim_start_matches("ws://")
+            .split('/')
+            .next()
+            .and_then(|host| host.parse().ok())
+            .expect("a ws://IP:PORT/ URL");
+        let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+        socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        let stream = socket.connect(address).await.expect("the TCP connection");
+        let (socket, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
+            .await
+            .expect("the upgrade succeeds");
+        Self {
+            socket,
+            session: String::new(),
+        }
+    }
+
     pub async fn send(&mut self, frame: Value) {
         self.send_raw(Message::text(frame.to_string())).await;
+    }
+
+    /// Sends, ignoring a connection that is gone (for crash tests).
+    pub async fn send_lossy(&mut self, frame: Value) {
+        let _ = self.socket.send(Message::text(frame.to_string())).await;
+    }
+
+    /// The next text frame if one arrives within `wait`.
+    pub async fn try_next_frame(&mut self, wait: Duration) -> Option<Value> {
+        match tokio::time::timeout(wait, self.socket.next()).await {
+            Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str(&text).ok(),
+            _ => None,
+        }
     }
 
     pub async fn send_raw(&mut self, message: Message) {
@@ -245,6 +279,20 @@ impl TestClient {
         }
     }
 
+    /// The next text frame, or `None` once the connection is closed.
+    pub async fn next_frame(&mut self) -> Option<Value> {
+        loop {
+            let next = tokio::time::timeout(TIMEOUT, self.socket.next())
+                .await
+                .expect("a frame in time");
+            match next {
+                Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).ok(),
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
     pub async fn close(mut self) {
         let _ = self.socket.close(None).await;
     }
@@ -310,4 +358,96 @@ pub fn ids(messages: &Value) -> Vec<u64> {
         .iter()
         .map(|m| m["id"].as_u64().expect("an id"))
         .collect()
+}
+
+/// The `walkie` binary, run as a child process on a database in `dir`;
+/// killed when dropped.
+pub struct Server {
+    child: std::process::Child,
+    pub address: String,
+}
+
+impl Server {
+    /// Starts the binary (flood control out of the way) and waits for its
+    /// `listening on http://ADDR` line.
+    pub fn start(dir: &Path) -> Self {
+        use std::io::{BufRead, BufReader};
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_walkie"))
+            .args([
+                "--bind",
+                "127.0.0.1:0",
+                "--rate",
+                "100000",
+                "--burst",
+                "100000",
+            ])
+            .arg("--database-url")
+            .arg(database_path(dir))
+            .env("RUST_LOG", "info")
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the binary starts");
+        let stderr = child.stderr.take().expect("stderr is piped");
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(address) = line.split("listening on http://").nth(1) {
+                    let _ = address_tx.send(address.trim().to_owned());
+                }
+            }
+        });
+        let mut server = Self {
+            child,
+            address: String::new(),
+        };
+        server.address = address_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("the listening line");
+        assert!(
+            !server.address.ends_with(":0"),
+            "the real port is logged: {}",
+            server.address
+        );
+        server
+    }
+
+    pub fn ws_url(&self, query: &str) -> String {
+        format!("ws://{}/ws{query}", self.address)
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.address)
+    }
+
+    /// Sends a signal (`TERM`, `KILL`...).
+    pub fn signal(&self, name: &str) {
+        let status = std::process::Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+    }
+
+    /// Waits (at most 20 s) for the process to exit.
+    pub async fn wait(&mut self) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "walkie did not exit in time"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
