@@ -120,9 +120,16 @@ mod tests {
     }
 
     #[test]
-    fn internal_errors_never_leak_details() {
-        assert_eq!(ChatError::Internal.code(), ErrorCode::Internal);
-        assert!(!ChatError::Internal.to_string().contains("diesel"));
-        assert_eq!(ErrorCode::NotFound.http_status(), StatusCode::NOT_FOUND);
+    fn a_missing_token_is_401_with_the_forbidden_code() {
+        let error = ChatError::Unauthorized("a token is required".into());
+        assert_eq!(
+            (error.code(), error.http_status()),
+            (ErrorCode::Forbidden, StatusCode::UNAUTHORIZED)
+        );
+        assert_eq!(
+            ChatError::NotFound("x".into()).http_status(),
+            StatusCode::NOT_FOUND
+        );
+        assert_eq!(ChatError::ShuttingDown.code(), ErrorCode::Internal);
     }
 }

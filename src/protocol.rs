@@ -418,3 +418,97 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn json() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            any::<f64>()
+                .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+            ".{0,80}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 8, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+                prop::collection::hash_map(".{0,12}", inner, 0..8)
+                    .prop_map(|map| Value::Object(map.into_iter().collect())),
+            ]
+        })
+    }
+
+    /// A frame of a known type with fields drawn from the names the
+    /// protocol uses, so that some are valid and most are not.
+    fn frame_of_known_type() -> impl Strategy<Value = Value> {
+        let field = prop::sample::select(vec![
+            "room",
+            "text",
+            "to",
+            "since",
+            "before",
+            "limit",
+            "ref",
+            "idempotency_key",
+        ]);
+        (
+            prop::sample::select(CLIENT_TYPES.to_vec()),
+            prop::collection::hash_map(field, json(), 0..6),
+        )
+            .prop_map(|(kind, fields)| {
+                let mut object: Map<String, Value> =
+                    fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect();
+                object.insert("type".into(), Value::from(kind));
+                Value::Object(object)
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_text_is_a_command_or_a_client_error(text in "\\PC{0,200}") {
+            if let Err(rejected) = decode(&text, 4000) {
+                let code = rejected.error.code();
+                prop_assert!(matches!(code, ErrorCode::BadJson | ErrorCode::BadRequest | ErrorCode::UnknownType));
+            }
+        }
+
+        #[test]
+        fn any_json_that_is_not_an_object_is_bad_json(value in json()) {
+            let result = decode(&value.to_string(), 4000);
+            if !value.is_object() {
+                prop_assert_eq!(result.unwrap_err().error.code(), ErrorCode::BadJson);
+            }
+        }
+
+        #[test]
+        fn known_types_decode_or_get_bad_request(frame in frame_of_known_type()) {
+            match decode(&frame.to_string(), 4000) {
+                Ok(decoded) => {
+                    if let Some(text) = decoded.command.text() {
+                        prop_assert!(!text.as_str().trim().is_empty());
+                    }
+                }
+                Err(rejected) => prop_assert_eq!(rejected.error.code(), ErrorCode::BadRequest),
+            }
+        }
+
+        #[test]
+        fn the_ref_is_echoed_exactly_when_it_is_valid(reference in json()) {
+            let frame = serde_json::json!({"type": "nope", "ref": reference.clone()}).to_string();
+            let rejected = decode(&frame, 4000).unwrap_err();
+            let valid = matches!(&reference, Value::String(s) if s.chars().count() <= Ref::MAX_CHARS);
+            prop_assert_eq!(rejected.reference.is_some(), valid);
+        }
+
+        #[test]
+        fn names_are_valid_exactly_when_the_protocol_says(name in "\\PC{0,40}") {
+            let valid = (1..=32).contains(&name.chars().count())
+                && name.chars().all(crate::domain::is_name_char);
+            prop_assert_eq!(UserName::parse(name.as_str()).is_ok(), valid);
+        }
+    }
+}

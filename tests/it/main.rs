@@ -10,6 +10,7 @@ mod direct;
 mod errors;
 mod flood;
 mod history;
+mod hostile;
 mod http_api;
 mod lifecycle;
 mod mentions;

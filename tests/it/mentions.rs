@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::TestApp;
+use crate::support::{post, TestApp};
 
 const QUIET: Duration = Duration::from_millis(400);
 
@@ -37,9 +37,18 @@ async fn only_the_sessions_outside_the_room_are_mentioned() {
 #[tokio::test]
 async fn senders_direct_messages_and_case_do_not_mention() {
     let app = TestApp::spawn();
+    let mut alice_outside = app.client("alice").await;
     let mut alice = app.member("alice", "lobby").await;
     let mut bob = app.client("bob").await;
     alice.say("lobby", "note to @alice and @Bob").await;
+    let posted = post(
+        app.url("/api/rooms/lobby/messages"),
+        json!({"from": "alice", "text": "@alice again"}),
+    )
+    .await;
+    assert_eq!(posted.status, 201);
+    alice.expect("message").await;
+    alice_outside.expect_silence(QUIET).await;
     alice
         .send(json!({"type": "direct", "to": "bob", "text": "hey @bob"}))
         .await;
@@ -73,7 +82,7 @@ async fn an_offline_user_gets_the_mention_right_after_welcome_once() {
 async fn a_http_post_mentions_too() {
     let app = TestApp::spawn();
     let mut dave = app.client("dave").await;
-    let response = crate::support::post(
+    let response = post(
         app.url("/api/rooms/ops/messages"),
         json!({"from": "bot", "text": "@dave deployed"}),
     )

@@ -48,6 +48,7 @@ async fn presence_announces_a_names_first_join_and_last_leave() {
         bob.expect("presence").await,
         json!({"type": "presence", "room": "lobby", "name": "alice", "event": "leave"})
     );
+    bob.say("lobby", "anyone?").await;
     tab1.expect_silence(QUIET).await; // tab 1 left: it hears nothing of lobby
 }
 
