@@ -21,6 +21,22 @@ async fn the_web_client_is_served_at_the_root() {
 }
 
 #[tokio::test]
+async fn the_web_client_never_parses_strings_as_html() {
+    let app = TestApp::spawn();
+    let script = get(app.url("/app.js")).await.body;
+    assert!(script.contains("textContent"));
+    for sink in [
+        "innerHTML",
+        "outerHTML",
+        "insertAdjacentHTML",
+        "document.write",
+        "eval(",
+    ] {
+        assert!(!script.contains(sink), "app.js uses {sink}");
+    }
+}
+
+#[tokio::test]
 async fn rooms_lists_members_and_stored_message_counts() {
     let app = TestApp::spawn();
     let mut alice = app.member("alice", "lobby").await;

@@ -183,8 +183,13 @@ async fn a_locked_database_gets_internal_and_takes_no_id() {
         (Some("internal"), Some("b"))
     );
     // Reads go on while writes fail.
-    alice.send(json!({"type": "history", "room": "lobby"})).await;
-    assert_eq!(alice.expect("history").await["messages"][0]["text"], "first");
+    alice
+        .send(json!({"type": "history", "room": "lobby"}))
+        .await;
+    assert_eq!(
+        alice.expect("history").await["messages"][0]["text"],
+        "first"
+    );
     assert_eq!(get(app.url("/healthz")).await.status, 200);
     locker.batch_execute("COMMIT").unwrap();
     assert_eq!(
