@@ -23,9 +23,7 @@ async fn announce(walkie: web::Data<Walkie>, body: String) -> HttpResponse {
 }
 
 async fn home() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html")
-        .body(r#"<a href="/chat/">chat</a>"#)
+    HttpResponse::Ok().content_type("text/html").body(r#"<a href="/chat/">chat</a>"#)
 }
 
 #[actix_web::main]

@@ -56,13 +56,8 @@ impl Tokens {
 
     /// A token for `name`, valid for `ttl`.
     pub fn mint(&self, name: &UserName, ttl: Duration) -> Result<String, Refusal> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let claims = Claims {
-            sub: name.to_string(),
-            exp: (now + ttl).as_secs(),
-        };
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        let claims = Claims { sub: name.to_string(), exp: (now + ttl).as_secs() };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(|error| Refusal::Token(format!("cannot sign a token: {error}")))
     }
@@ -89,11 +84,7 @@ impl Access {
     pub fn new(config: &Config) -> Self {
         Self {
             tokens: config.auth_secret.as_ref().map(Tokens::new),
-            allowed_origins: config
-                .allowed_origins
-                .iter()
-                .map(|o| normalize_origin(o))
-                .collect(),
+            allowed_origins: config.allowed_origins.iter().map(|o| normalize_origin(o)).collect(),
             max_connections: config.max_connections,
             open: Arc::new(AtomicUsize::new(0)),
         }
@@ -133,9 +124,7 @@ impl Access {
     /// Takes a connection slot, given back when the permit is dropped.
     pub fn admit(&self) -> Result<ConnectionPermit, Refusal> {
         let open = self.open.fetch_add(1, Ordering::SeqCst) + 1;
-        let permit = ConnectionPermit {
-            open: self.open.clone(),
-        };
+        let permit = ConnectionPermit { open: self.open.clone() };
         match self.max_connections {
             Some(max) if open > max => Err(Refusal::Full(max)),
             _ => Ok(permit),
@@ -179,18 +168,10 @@ mod tests {
         let access = access(|c| c.allowed_origins = vec!["https://App.example.com/".into()]);
         let host = Some("127.0.0.1:8080");
         assert!(access.check_origin(None, host).is_ok());
-        assert!(access
-            .check_origin(Some("http://127.0.0.1:8080"), host)
-            .is_ok());
-        assert!(access
-            .check_origin(Some("https://app.example.com"), host)
-            .is_ok());
-        assert!(access
-            .check_origin(Some("http://127.0.0.1:9999"), host)
-            .is_err());
-        assert!(access
-            .check_origin(Some("https://evil.example"), host)
-            .is_err());
+        assert!(access.check_origin(Some("http://127.0.0.1:8080"), host).is_ok());
+        assert!(access.check_origin(Some("https://app.example.com"), host).is_ok());
+        assert!(access.check_origin(Some("http://127.0.0.1:9999"), host).is_err());
+        assert!(access.check_origin(Some("https://evil.example"), host).is_err());
         assert!(access.check_origin(Some("null"), host).is_err());
     }
 
@@ -202,10 +183,7 @@ mod tests {
         assert_eq!(tokens.verify(&token).unwrap(), alice);
         assert!(Tokens::new(&Secret::new("other")).verify(&token).is_err());
         assert!(tokens.verify("not.a.token").is_err());
-        let claims = Claims {
-            sub: "alice".into(),
-            exp: 1,
-        };
+        let claims = Claims { sub: "alice".into(), exp: 1 };
         let expired = jsonwebtoken::encode(&Header::default(), &claims, &tokens.encoding).unwrap();
         assert!(tokens.verify(&expired).is_err());
     }

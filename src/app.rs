@@ -24,40 +24,25 @@ impl Application {
     /// Starts the actors and binds `config.bind`. Call inside an actix
     /// system.
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        log::info!(
-            "starting walkie {} with {config:?}",
-            env!("CARGO_PKG_VERSION")
-        );
+        log::info!("starting walkie {} with {config:?}", env!("CARGO_PKG_VERSION"));
         let walkie = Walkie::start(&config)?;
         let routes = walkie.clone();
         let mut server = HttpServer::new(move || {
-            App::new()
-                .wrap(Logger::new("%a \"%r\" %s %Dms"))
-                .configure(routes.routes())
+            App::new().wrap(Logger::new("%a \"%r\" %s %Dms")).configure(routes.routes())
         })
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
         if let Some(workers) = config.workers {
             server = server.workers(workers.max(1));
         }
-        let bind_error = |source| StartError::Bind {
-            address: config.bind.clone(),
-            source,
-        };
+        let bind_error = |source| StartError::Bind { address: config.bind.clone(), source };
         let server = server.bind(&config.bind).map_err(bind_error)?;
         let address = *server.addrs().first().ok_or_else(|| {
-            bind_error(std::io::Error::new(
-                std::io::ErrorKind::AddrNotAvailable,
-                "no address",
-            ))
+            bind_error(std::io::Error::new(std::io::ErrorKind::AddrNotAvailable, "no address"))
         })?;
         let server = server.run();
         log::info!("listening on http://{address}");
-        Ok(Self {
-            server,
-            address,
-            walkie,
-        })
+        Ok(Self { server, address, walkie })
     }
 
     /// The address actually listened on (port 0 resolved).

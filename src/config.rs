@@ -55,11 +55,7 @@ pub struct Config {
 
     /// Origins allowed to open WebSockets besides the server's own host
     /// (e.g. `https://chat.example.com`); repeatable.
-    #[arg(
-        long = "allowed-origin",
-        env = "WALKIE_ALLOWED_ORIGINS",
-        value_delimiter = ','
-    )]
+    #[arg(long = "allowed-origin", env = "WALKIE_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub allowed_origins: Vec<String>,
 
     /// Open WebSockets beyond which upgrades get 503.
@@ -106,10 +102,7 @@ impl Default for Config {
 impl Config {
     /// The defaults, storing into `database_url`.
     pub fn with_database(database_url: impl Into<String>) -> Self {
-        Self {
-            database_url: database_url.into(),
-            ..Self::default()
-        }
+        Self { database_url: database_url.into(), ..Self::default() }
     }
 
     /// The session-level limits derived from this configuration.

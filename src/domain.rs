@@ -21,9 +21,7 @@ fn check_name(value: &str, what: &str, max: usize) -> Result<(), String> {
         return Err(format!("{what} must be 1 to {max} characters"));
     }
     if !value.chars().all(is_name_char) {
-        return Err(format!(
-            "{what} may only contain letters, digits, '_', '.' and '-'"
-        ));
+        return Err(format!("{what} may only contain letters, digits, '_', '.' and '-'"));
     }
     Ok(())
 }
@@ -92,15 +90,9 @@ impl Conversation {
     /// The conversation between `a` and `b`, whatever their order.
     pub fn between(a: UserName, b: UserName) -> Self {
         if a <= b {
-            Self {
-                first: a,
-                second: b,
-            }
+            Self { first: a, second: b }
         } else {
-            Self {
-                first: b,
-                second: a,
-            }
+            Self { first: b, second: a }
         }
     }
 
@@ -217,10 +209,7 @@ impl Ref {
     pub fn parse(value: impl Into<String>) -> Result<Self, String> {
         let value = value.into();
         if value.chars().count() > Self::MAX_CHARS {
-            return Err(format!(
-                "ref must be a string of at most {} characters",
-                Self::MAX_CHARS
-            ));
+            return Err(format!("ref must be a string of at most {} characters", Self::MAX_CHARS));
         }
         Ok(Self(value))
     }

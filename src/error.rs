@@ -29,6 +29,21 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code as it is written on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadJson => "bad_json",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::NotInRoom => "not_in_room",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::NotFound => "not_found",
+        }
+    }
+
     /// The status an HTTP API error with this code answers with.
     pub fn http_status(self) -> StatusCode {
         match self {
@@ -116,6 +131,7 @@ mod tests {
         ];
         for (code, json) in codes {
             assert_eq!(serde_json::to_string(&code).unwrap(), json);
+            assert_eq!(format!("\"{}\"", code.as_str()), json);
         }
     }
 
@@ -126,10 +142,7 @@ mod tests {
             (error.code(), error.http_status()),
             (ErrorCode::Forbidden, StatusCode::UNAUTHORIZED)
         );
-        assert_eq!(
-            ChatError::NotFound("x".into()).http_status(),
-            StatusCode::NOT_FOUND
-        );
+        assert_eq!(ChatError::NotFound("x".into()).http_status(), StatusCode::NOT_FOUND);
         assert_eq!(ChatError::ShuttingDown.code(), ErrorCode::Internal);
     }
 }

@@ -24,6 +24,7 @@
 //! | [`db`] | SQLite: pool, migrations, the writer and reader actors |
 //! | [`notify`] | the mention worker |
 //! | [`http`] | the route table and its handlers |
+//! | [`metrics`] | what `/metrics` exports |
 //!
 //! # Embedding
 //!
@@ -42,6 +43,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod metrics;
 pub mod notify;
 pub mod protocol;
 pub mod schema;

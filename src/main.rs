@@ -40,11 +40,8 @@ enum Command {
 /// `walkie token`: the token is the command's output, on stdout.
 #[allow(clippy::print_stdout)]
 fn print_token(sub: &str, ttl: Duration, secret: &Secret) -> std::process::ExitCode {
-    let token = UserName::parse(sub).and_then(|name| {
-        Tokens::new(secret)
-            .mint(&name, ttl)
-            .map_err(|error| error.to_string())
-    });
+    let token = UserName::parse(sub)
+        .and_then(|name| Tokens::new(secret).mint(&name, ttl).map_err(|error| error.to_string()));
     match token {
         Ok(token) => {
             println!("{token}");
@@ -80,12 +77,7 @@ async fn shutdown_signal() {
 async fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
-    if let Some(Command::Token {
-        sub,
-        ttl,
-        auth_secret,
-    }) = &cli.command
-    {
+    if let Some(Command::Token { sub, ttl, auth_secret }) = &cli.command {
         return print_token(sub, *ttl, auth_secret);
     }
     let application = match Application::build(cli.config).await {

@@ -12,9 +12,12 @@
 
 use actix::{Actor, Addr, Handler, Message, SyncContext};
 
+use std::sync::Arc;
+
 use crate::chat::{ChatServer, Mention, RouteMentions};
 use crate::db::{queries, DbPool};
 use crate::domain::{is_name_char, UserName};
+use crate::metrics::Metrics;
 use crate::protocol::{encode, ChatMessage, ServerEvent};
 use crate::session::SessionHandle;
 use crate::store::StoreError;
@@ -34,9 +37,7 @@ pub fn mentioned_users(text: &str, sender: &UserName) -> Vec<UserName> {
             break;
         }
         let after = &text[at + 1..];
-        let end = after
-            .find(|c: char| !is_name_char(c))
-            .unwrap_or(after.len());
+        let end = after.find(|c: char| !is_name_char(c)).unwrap_or(after.len());
         let candidate = after[..end].trim_end_matches('.');
         let Ok(user) = UserName::parse(candidate) else {
             continue;
@@ -80,11 +81,12 @@ pub struct TakePendingMentions {
 pub struct NotificationActor {
     pool: DbPool,
     chat: Addr<ChatServer>,
+    metrics: Arc<Metrics>,
 }
 
 impl NotificationActor {
-    pub fn new(pool: DbPool, chat: Addr<ChatServer>) -> Self {
-        Self { pool, chat }
+    pub fn new(pool: DbPool, chat: Addr<ChatServer>, metrics: Arc<Metrics>) -> Self {
+        Self { pool, chat, metrics }
     }
 
     /// Runs `query` on a pooled connection.
@@ -105,6 +107,7 @@ impl Handler<FindMentions> for NotificationActor {
     type Result = ();
 
     fn handle(&mut self, message: FindMentions, _: &mut Self::Context) {
+        self.metrics.notification_queue.dec();
         let mentions: Vec<Mention> = message
             .messages
             .into_iter()
@@ -123,6 +126,7 @@ impl Handler<KeepMentions> for NotificationActor {
     type Result = ();
 
     fn handle(&mut self, message: KeepMentions, _: &mut Self::Context) {
+        self.metrics.notification_queue.dec();
         let kept = self.with_connection(|conn| {
             queries::add_pending_mentions(conn, &message.recipients, &message.message)
         });
@@ -141,6 +145,7 @@ impl Handler<TakePendingMentions> for NotificationActor {
     type Result = ();
 
     fn handle(&mut self, message: TakePendingMentions, _: &mut Self::Context) {
+        self.metrics.notification_queue.dec();
         if !message.session.connected() {
             return; // gone already: the mentions stay for a later connection
         }
@@ -174,10 +179,7 @@ mod tests {
 
     fn names(text: &str, sender: &str) -> Vec<String> {
         let sender = UserName::parse(sender).unwrap();
-        mentioned_users(text, &sender)
-            .into_iter()
-            .map(String::from)
-            .collect()
+        mentioned_users(text, &sender).into_iter().map(String::from).collect()
     }
 
     #[test]

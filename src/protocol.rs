@@ -52,9 +52,8 @@ pub enum ClientCommand {
 }
 
 /// The `type`s of [`ClientCommand`], to tell `unknown_type` from a bad field.
-const CLIENT_TYPES: &[&str] = &[
-    "join", "leave", "say", "direct", "history", "rooms", "who", "typing",
-];
+const CLIENT_TYPES: &[&str] =
+    &["join", "leave", "say", "direct", "history", "rooms", "who", "typing"];
 
 /// One decoded client frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -75,18 +74,12 @@ pub struct Rejected {
 pub fn decode(text: &str, max_text_chars: usize) -> Result<Frame, Rejected> {
     let reject = |error, reference| Rejected { error, reference };
     let mut object: Map<String, Value> = serde_json::from_str(text).map_err(|error| {
-        reject(
-            ChatError::BadJson(format!("a frame must be one JSON object: {error}")),
-            None,
-        )
+        reject(ChatError::BadJson(format!("a frame must be one JSON object: {error}")), None)
     })?;
     let reference = match object.remove("ref") {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(value)) => Ref::parse(value).map(Some),
-        Some(_) => Err(format!(
-            "ref must be a string of at most {} characters",
-            Ref::MAX_CHARS
-        )),
+        Some(_) => Err(format!("ref must be a string of at most {} characters", Ref::MAX_CHARS)),
     };
     let valid_reference = reference.as_ref().ok().cloned().flatten();
     match object.get("type") {
@@ -225,11 +218,7 @@ pub enum ServerEvent<'a> {
 impl<'a> ServerEvent<'a> {
     /// The `error` frame for `error`, echoing `reference`.
     pub fn error(error: &ChatError, reference: Option<&'a Ref>) -> Self {
-        ServerEvent::Error {
-            code: error.code(),
-            message: error.to_string(),
-            reference,
-        }
+        ServerEvent::Error { code: error.code(), message: error.to_string(), reference }
     }
 }
 
@@ -293,10 +282,7 @@ mod tests {
         assert_eq!(code_of("not json"), (ErrorCode::BadJson, None));
         assert_eq!(code_of("[1,2]"), (ErrorCode::BadJson, None));
         assert_eq!(code_of(r#""say""#), (ErrorCode::BadJson, None));
-        assert_eq!(
-            code_of(r#"{"room":"x","ref":"a"}"#),
-            (ErrorCode::BadRequest, reference("a"))
-        );
+        assert_eq!(code_of(r#"{"room":"x","ref":"a"}"#), (ErrorCode::BadRequest, reference("a")));
         assert_eq!(code_of(r#"{"type":7}"#), (ErrorCode::BadRequest, None));
         assert_eq!(
             code_of(r#"{"type":"dance","ref":"b"}"#),
@@ -306,18 +292,12 @@ mod tests {
             code_of(r#"{"type":"say","room":"x","ref":"c"}"#),
             (ErrorCode::BadRequest, reference("c"))
         );
-        assert_eq!(
-            code_of(r#"{"type":"join","room":5}"#),
-            (ErrorCode::BadRequest, None)
-        );
+        assert_eq!(code_of(r#"{"type":"join","room":5}"#), (ErrorCode::BadRequest, None));
     }
 
     #[test]
     fn an_invalid_ref_is_a_bad_request_and_not_echoed() {
-        assert_eq!(
-            code_of(r#"{"type":"rooms","ref":5}"#),
-            (ErrorCode::BadRequest, None)
-        );
+        assert_eq!(code_of(r#"{"type":"rooms","ref":5}"#), (ErrorCode::BadRequest, None));
         let long = "r".repeat(65);
         let frame = json!({"type":"rooms","ref":long}).to_string();
         assert_eq!(code_of(&frame), (ErrorCode::BadRequest, None));
@@ -341,11 +321,7 @@ mod tests {
             json!({"type":"join","room":"lobby","since":1e30}),
         ];
         for case in cases {
-            assert_eq!(
-                code_of(&case.to_string()).0,
-                ErrorCode::BadRequest,
-                "{case}"
-            );
+            assert_eq!(code_of(&case.to_string()).0, ErrorCode::BadRequest, "{case}");
         }
     }
 
@@ -353,10 +329,7 @@ mod tests {
     fn text_limit_is_the_configured_one() {
         let frame = json!({"type":"say","room":"lobby","text":"abcdef"}).to_string();
         assert!(decode(&frame, 6).is_ok());
-        assert_eq!(
-            decode(&frame, 5).unwrap_err().error.code(),
-            ErrorCode::BadRequest
-        );
+        assert_eq!(decode(&frame, 5).unwrap_err().error.code(), ErrorCode::BadRequest);
     }
 
     #[test]
@@ -371,19 +344,11 @@ mod tests {
         };
         let r = Ref::parse("r1").unwrap();
         assert_eq!(
-            encode(&MessageFrame {
-                message: &message,
-                reference: Some(&r)
-            })
-            .to_string(),
+            encode(&MessageFrame { message: &message, reference: Some(&r) }).to_string(),
             r#"{"type":"message","id":7,"room":"lobby","from":"alice","text":"hi","ts":"2026-11-23T20:01:02.345Z","ref":"r1"}"#
         );
         assert_eq!(
-            encode(&MessageFrame {
-                message: &message,
-                reference: None
-            })
-            .to_string(),
+            encode(&MessageFrame { message: &message, reference: None }).to_string(),
             r#"{"type":"message","id":7,"room":"lobby","from":"alice","text":"hi","ts":"2026-11-23T20:01:02.345Z"}"#
         );
         let room = RoomName::parse("lobby").unwrap();
@@ -397,23 +362,13 @@ mod tests {
             r#"{"type":"presence","room":"lobby","name":"alice","event":"join"}"#
         );
         assert_eq!(
-            encode(&ServerEvent::error(
-                &ChatError::NotInRoom("lobby".into()),
-                Some(&r)
-            ))
-            .to_string(),
+            encode(&ServerEvent::error(&ChatError::NotInRoom("lobby".into()), Some(&r)))
+                .to_string(),
             r#"{"type":"error","code":"not_in_room","message":"you have not joined room lobby","ref":"r1"}"#
         );
-        let summary = [RoomSummary {
-            name: room.clone(),
-            members: 2,
-        }];
+        let summary = [RoomSummary { name: room.clone(), members: 2 }];
         assert_eq!(
-            encode(&ServerEvent::Rooms {
-                rooms: &summary,
-                reference: None
-            })
-            .to_string(),
+            encode(&ServerEvent::Rooms { rooms: &summary, reference: None }).to_string(),
             r#"{"type":"rooms","rooms":[{"name":"lobby","members":2}]}"#
         );
     }

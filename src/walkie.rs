@@ -12,6 +12,7 @@ use crate::config::{Config, Limits};
 use crate::db::{self, SqliteStore};
 use crate::domain::{RoomName, Text, UserName};
 use crate::error::ChatError;
+use crate::metrics::Metrics;
 use crate::notify::NotificationActor;
 use crate::protocol::ChatMessage;
 use crate::store::{MessageStore, StoreError};
@@ -29,11 +30,10 @@ pub enum StartError {
     Open(#[from] db::OpenError),
     #[error("cannot read the stored rooms: {0}")]
     Rooms(#[from] StoreError),
+    #[error("cannot set up metrics: {0}")]
+    Metrics(#[from] prometheus::Error),
     #[error("cannot listen on {address}: {source} (is another server using that port?)")]
-    Bind {
-        address: String,
-        source: std::io::Error,
-    },
+    Bind { address: String, source: std::io::Error },
 }
 
 /// A handle to the running actors (the `ChatServer`, the database and
@@ -71,6 +71,7 @@ pub struct Walkie {
     store: Arc<dyn MessageStore>,
     limits: Limits,
     access: Arc<Access>,
+    metrics: Arc<Metrics>,
 }
 
 impl Walkie {
@@ -82,20 +83,23 @@ impl Walkie {
             let mut conn = pool.get().map_err(StoreError::from)?;
             db::queries::rooms(&mut conn).map_err(StoreError::from)?
         };
+        let metrics = Arc::new(Metrics::new()?);
         let store: Arc<dyn MessageStore> = Arc::new(SqliteStore::start(&pool, READERS));
-        let server_store = store.clone();
+        let (server_store, server_metrics) = (store.clone(), metrics.clone());
         let chat = ChatServer::create(move |ctx| {
             let address = ctx.address();
+            let worker_metrics = server_metrics.clone();
             let notifier = SyncArbiter::start(1, move || {
-                NotificationActor::new(pool.clone(), address.clone())
+                NotificationActor::new(pool.clone(), address.clone(), worker_metrics.clone())
             });
-            ChatServer::new(server_store, notifier, rooms)
+            ChatServer::new(server_store, notifier, rooms, server_metrics)
         });
         Ok(Self {
             chat,
             store,
             limits: config.limits(),
             access: Arc::new(Access::new(config)),
+            metrics,
         })
     }
 
@@ -113,13 +117,10 @@ impl Walkie {
         let room = RoomName::parse(room).map_err(ChatError::BadRequest)?;
         let from = UserName::parse(from).map_err(ChatError::BadRequest)?;
         let text = Text::parse(text, self.limits.max_text_chars).map_err(ChatError::BadRequest)?;
-        self.chat
-            .send(Post { room, from, text })
-            .await
-            .map_err(|error| {
-                log::error!("the chat server did not answer a post: {error}");
-                ChatError::Internal
-            })?
+        self.chat.send(Post { room, from, text }).await.map_err(|error| {
+            log::error!("the chat server did not answer a post: {error}");
+            ChatError::Internal
+        })?
     }
 
     /// Stores and acknowledges every message already received, then closes
@@ -142,6 +143,11 @@ impl Walkie {
 
     pub fn limits(&self) -> Limits {
         self.limits
+    }
+
+    /// The figures `/metrics` exports.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// Who may connect: origins, tokens, the connection limit.

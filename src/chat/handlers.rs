@@ -20,6 +20,7 @@ impl ChatServer {
         if matches!(self.lifecycle, Lifecycle::Closed) {
             return self.reject(pending.reply, ChatError::ShuttingDown);
         }
+        self.metrics.received.inc();
         self.outbox.push_message(pending);
         self.flush(ctx);
     }
@@ -29,21 +30,15 @@ impl Handler<Connect> for ChatServer {
     type Result = ();
 
     fn handle(&mut self, message: Connect, _: &mut Context<Self>) {
-        let Connect {
-            session,
-            name,
-            handle,
-        } = message;
+        let Connect { session, name, handle } = message;
         if !matches!(self.lifecycle, Lifecycle::Running) {
             return handle.close(CloseReason::ShuttingDown);
         }
         if self.registry.connect(session, name.clone(), handle.clone()) {
             // The worker answers the session itself, after any mention it is
             // still to keep for this user (its mailbox keeps our order).
-            self.notifier.do_send(TakePendingMentions {
-                name,
-                session: handle,
-            });
+            self.metrics.notification_queue.inc();
+            self.notifier.do_send(TakePendingMentions { name, session: handle });
         } else {
             handle.pending_mentions(Vec::new());
         }
@@ -68,10 +63,8 @@ impl Handler<Join> for ChatServer {
     type Result = Result<JoinReply, ChatError>;
 
     fn handle(&mut self, message: Join, ctx: &mut Context<Self>) -> Self::Result {
-        let joined = self
-            .registry
-            .join(message.session, &message.room)
-            .ok_or(ChatError::Internal)?;
+        let joined =
+            self.registry.join(message.session, &message.room).ok_or(ChatError::Internal)?;
         if joined.created {
             self.outbox.push_room(message.room.clone());
             self.flush(ctx);
@@ -81,10 +74,7 @@ impl Handler<Join> for ChatServer {
                 self.announce_presence(&message.room, &name, PresenceEvent::Join);
             }
         }
-        Ok(JoinReply {
-            members: joined.members,
-            last_id: joined.last_id,
-        })
+        Ok(JoinReply { members: joined.members, last_id: joined.last_id })
     }
 }
 
@@ -104,12 +94,7 @@ impl Handler<Say> for ChatServer {
     type Result = ();
 
     fn handle(&mut self, message: Say, ctx: &mut Context<Self>) {
-        let Say {
-            session,
-            channel,
-            text,
-            reference,
-        } = message;
+        let Say { session, channel, text, reference } = message;
         let reply = Reply::Session { session, reference };
         let Some(from) = self.registry.name_of(session).cloned() else {
             return;
@@ -119,19 +104,8 @@ impl Handler<Say> for ChatServer {
                 return self.reject(reply, ChatError::NotInRoom(room.to_string()));
             }
         }
-        let message = NewMessage {
-            channel: channel.key(),
-            from,
-            text: text.into_string(),
-        };
-        self.enqueue(
-            Pending {
-                channel,
-                message,
-                reply,
-            },
-            ctx,
-        );
+        let message = NewMessage { channel: channel.key(), from, text: text.into_string() };
+        self.enqueue(Pending { channel, message, reply }, ctx);
     }
 }
 
@@ -147,16 +121,8 @@ impl Handler<Post> for ChatServer {
         if self.registry.add_room(&room, 0) {
             self.outbox.push_room(room.clone());
         }
-        let message = NewMessage {
-            channel: room.to_string(),
-            from,
-            text: text.into_string(),
-        };
-        let pending = Pending {
-            channel: Channel::Room(room),
-            message,
-            reply: Reply::Http(answer),
-        };
+        let message = NewMessage { channel: room.to_string(), from, text: text.into_string() };
+        let pending = Pending { channel: Channel::Room(room), message, reply: Reply::Http(answer) };
         self.enqueue(pending, ctx);
         Box::pin(async move { stored.await.unwrap_or(Err(ChatError::Internal)) })
     }
@@ -171,18 +137,12 @@ impl Handler<Typing> for ChatServer {
         };
         match &message.channel {
             Channel::Room(room) => {
-                let frame = encode(&ServerEvent::Typing {
-                    room: room.as_str(),
-                    from: &from,
-                });
+                let frame = encode(&ServerEvent::Typing { room: room.as_str(), from: &from });
                 self.announce(room, &from, frame);
             }
             Channel::Direct(conversation) => {
                 let key = conversation.to_string();
-                let frame = encode(&ServerEvent::Typing {
-                    room: &key,
-                    from: &from,
-                });
+                let frame = encode(&ServerEvent::Typing { room: &key, from: &from });
                 for user in distinct_users(conversation) {
                     if *user != from {
                         self.notify_user(&user.clone(), &frame, |_| true);
@@ -205,11 +165,21 @@ impl Handler<Who> for ChatServer {
     type Result = MessageResult<Who>;
 
     fn handle(&mut self, message: Who, _: &mut Context<Self>) -> Self::Result {
-        let members = self
-            .registry
-            .room(&message.room)
-            .map(|room| room.member_names());
+        let members = self.registry.room(&message.room).map(|room| room.member_names());
         MessageResult(members.unwrap_or_default())
+    }
+}
+
+impl Handler<GetStats> for ChatServer {
+    type Result = Stats;
+
+    fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> Stats {
+        let summaries = self.registry.summaries();
+        Stats {
+            rooms: summaries.len(),
+            members: self.registry.memberships(),
+            waiting_writes: self.outbox.waiting(),
+        }
     }
 }
 
@@ -235,17 +205,14 @@ impl Handler<RouteMentions> for ChatServer {
                 from: &message.from,
                 text: &message.text,
             });
-            let (online, offline): (Vec<_>, Vec<_>) = users
-                .into_iter()
-                .partition(|user| self.registry.is_online(user));
+            let (online, offline): (Vec<_>, Vec<_>) =
+                users.into_iter().partition(|user| self.registry.is_online(user));
             for user in online {
                 self.notify_user(&user, &frame, |rooms| !rooms.contains(&room));
             }
             if !offline.is_empty() {
-                self.notifier.do_send(KeepMentions {
-                    recipients: offline,
-                    message,
-                });
+                self.metrics.notification_queue.inc();
+                self.notifier.do_send(KeepMentions { recipients: offline, message });
             }
         }
     }

@@ -105,6 +105,19 @@ pub struct Who {
     pub room: RoomName,
 }
 
+/// Figures for `/metrics`: rooms, sessions in rooms, writes waiting.
+#[derive(Debug, Message)]
+#[rtype(result = "Stats")]
+pub struct GetStats;
+
+/// The answer to [`GetStats`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, actix::MessageResponse)]
+pub struct Stats {
+    pub rooms: usize,
+    pub members: usize,
+    pub waiting_writes: usize,
+}
+
 /// Whether a room exists. For the HTTP API's 404.
 #[derive(Debug, Message)]
 #[rtype(result = "bool")]

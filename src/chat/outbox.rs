@@ -23,10 +23,7 @@ pub const MAX_BATCH: usize = 1024;
 pub enum Reply {
     /// A session's `say` or `direct`: the sender's copy, with `ref`, is
     /// its acknowledgement.
-    Session {
-        session: SessionId,
-        reference: Option<Ref>,
-    },
+    Session { session: SessionId, reference: Option<Ref> },
     /// An HTTP POST, answered with the stored message.
     Http(oneshot::Sender<Result<ChatMessage, ChatError>>),
 }
@@ -77,6 +74,11 @@ impl Outbox {
         self.in_flight = false;
     }
 
+    /// How many writes wait (not counting the batch in flight).
+    pub fn waiting(&self) -> usize {
+        self.rooms.len() + self.messages.len()
+    }
+
     /// Nothing waits and nothing is in flight.
     pub fn is_idle(&self) -> bool {
         !self.in_flight && self.rooms.is_empty() && self.messages.is_empty()
@@ -97,10 +99,7 @@ mod tests {
                 from: UserName::parse("alice").unwrap(),
                 text: text.into(),
             },
-            reply: Reply::Session {
-                session: SessionId::next(),
-                reference: None,
-            },
+            reply: Reply::Session { session: SessionId::next(), reference: None },
         }
     }
 
@@ -113,10 +112,7 @@ mod tests {
         assert_eq!(first.messages.len(), 1);
         outbox.push_message(pending("two"));
         outbox.push_message(pending("three"));
-        assert!(
-            outbox.next_batch().is_none(),
-            "one batch in flight at a time"
-        );
+        assert!(outbox.next_batch().is_none(), "one batch in flight at a time");
         assert!(!outbox.is_idle());
         outbox.finish();
         let (second, replies) = outbox.next_batch().unwrap();

@@ -71,11 +71,7 @@ pub struct Registry<H> {
 
 impl<H> Default for Registry<H> {
     fn default() -> Self {
-        Self {
-            sessions: HashMap::new(),
-            by_name: HashMap::new(),
-            rooms: BTreeMap::new(),
-        }
+        Self { sessions: HashMap::new(), by_name: HashMap::new(), rooms: BTreeMap::new() }
     }
 }
 
@@ -95,14 +91,7 @@ impl<H: Clone> Registry<H> {
         let sessions = self.by_name.entry(name.clone()).or_default();
         sessions.push(session);
         let first = sessions.len() == 1;
-        self.sessions.insert(
-            session,
-            SessionEntry {
-                name,
-                handle,
-                rooms: HashSet::new(),
-            },
-        );
+        self.sessions.insert(session, SessionEntry { name, handle, rooms: HashSet::new() });
         first
     }
 
@@ -129,10 +118,7 @@ impl<H: Clone> Registry<H> {
     pub fn join(&mut self, session: SessionId, room: &RoomName) -> Option<Joined> {
         let entry = self.sessions.get_mut(&session)?;
         let created = !self.rooms.contains_key(room);
-        let state = self
-            .rooms
-            .entry(room.clone())
-            .or_insert_with(|| Room::new(room, 0));
+        let state = self.rooms.entry(room.clone()).or_insert_with(|| Room::new(room, 0));
         let mut first_of_name = false;
         if entry.rooms.insert(room.clone()) {
             state.members.insert(session, entry.handle.clone());
@@ -186,9 +172,7 @@ impl<H: Clone> Registry<H> {
     }
 
     pub fn is_member(&self, session: SessionId, room: &RoomName) -> bool {
-        self.sessions
-            .get(&session)
-            .is_some_and(|entry| entry.rooms.contains(room))
+        self.sessions.get(&session).is_some_and(|entry| entry.rooms.contains(room))
     }
 
     pub fn name_of(&self, session: SessionId) -> Option<&UserName> {
@@ -204,11 +188,7 @@ impl<H: Clone> Registry<H> {
         &'a self,
         name: &UserName,
     ) -> impl Iterator<Item = (SessionId, &'a H, &'a HashSet<RoomName>)> + 'a {
-        let ids = self
-            .by_name
-            .get(name)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let ids = self.by_name.get(name).map(Vec::as_slice).unwrap_or_default();
         ids.iter().filter_map(|id| {
             let entry = self.sessions.get(id)?;
             Some((*id, &entry.handle, &entry.rooms))
@@ -223,11 +203,13 @@ impl<H: Clone> Registry<H> {
     pub fn summaries(&self) -> Vec<RoomSummary> {
         self.rooms
             .iter()
-            .map(|(name, room)| RoomSummary {
-                name: name.clone(),
-                members: room.names.len(),
-            })
+            .map(|(name, room)| RoomSummary { name: name.clone(), members: room.names.len() })
             .collect()
+    }
+
+    /// Sessions in rooms, summed over rooms.
+    pub fn memberships(&self) -> usize {
+        self.rooms.values().map(|room| room.members.len()).sum()
     }
 
     /// Every connected session, with its handle.

@@ -14,6 +14,7 @@ use super::outbox::{Outbox, Pending, Reply};
 use super::rooms::Registry;
 use crate::domain::{Channel, Conversation, RoomName, SessionId, UserName};
 use crate::error::ChatError;
+use crate::metrics::Metrics;
 use crate::notify::{FindMentions, NotificationActor};
 use crate::protocol::{encode, ChatMessage, MessageFrame, PresenceEvent, ServerEvent};
 use crate::session::{CloseReason, Delivery, SessionHandle};
@@ -36,10 +37,7 @@ pub(super) enum Lifecycle {
     /// Shutting down: sessions were told to stop acting on client frames;
     /// `unconfirmed` have not said they did. Everything received is still
     /// stored and acknowledged.
-    Draining {
-        waiters: Vec<oneshot::Sender<()>>,
-        unconfirmed: HashSet<SessionId>,
-    },
+    Draining { waiters: Vec<oneshot::Sender<()>>, unconfirmed: HashSet<SessionId> },
     /// Sessions were told to close; nothing more is accepted.
     Closed,
 }
@@ -53,6 +51,7 @@ pub struct ChatServer {
     pub(super) lifecycle: Lifecycle,
     /// Room creations whose commit failed, retried after a pause.
     failed_rooms: Vec<RoomName>,
+    pub(super) metrics: Arc<Metrics>,
 }
 
 impl Actor for ChatServer {
@@ -65,6 +64,7 @@ impl ChatServer {
         store: Arc<dyn MessageStore>,
         notifier: Addr<NotificationActor>,
         rooms: Vec<RoomRecord>,
+        metrics: Arc<Metrics>,
     ) -> Self {
         let mut registry = Registry::default();
         for room in rooms {
@@ -77,6 +77,7 @@ impl ChatServer {
             notifier,
             lifecycle: Lifecycle::Running,
             failed_rooms: Vec::new(),
+            metrics,
         }
     }
 
@@ -88,8 +89,11 @@ impl ChatServer {
             return;
         };
         let rooms = batch.rooms.clone();
+        self.metrics.batch_size.observe(batch.messages.len() as f64);
+        let started = std::time::Instant::now();
         let stored = self.store.append(batch);
         ctx.spawn(stored.into_actor(self).map(move |result, server, ctx| {
+            server.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
             server.outbox.finish();
             match result {
                 Ok(messages) => server.deliver_stored(pending, messages),
@@ -128,9 +132,8 @@ impl ChatServer {
             }
         }
         if !room_messages.is_empty() {
-            self.notifier.do_send(FindMentions {
-                messages: room_messages,
-            });
+            self.metrics.notification_queue.inc();
+            self.notifier.do_send(FindMentions { messages: room_messages });
         }
     }
 
@@ -145,10 +148,7 @@ impl ChatServer {
                 (None, None)
             }
         };
-        let frame = encode(&MessageFrame {
-            message,
-            reference: None,
-        });
+        let frame = encode(&MessageFrame { message, reference: None });
         let mut room_key = None;
         let mut recipients: Vec<(SessionId, &SessionHandle)> = Vec::new();
         match channel {
@@ -169,6 +169,8 @@ impl ChatServer {
             }
         }
         let mut overflowed = Vec::new();
+        let others = recipients.iter().filter(|(id, _)| Some(*id) != sender).count();
+        self.metrics.delivered.inc_by((others + usize::from(sender.is_some())) as u64);
         for (session, handle) in recipients {
             if Some(session) == sender {
                 continue; // gets the acknowledgement below
@@ -180,10 +182,7 @@ impl ChatServer {
         }
         if let Some(session) = sender {
             let acknowledgement = match &reference {
-                Some(reference) => encode(&MessageFrame {
-                    message,
-                    reference: Some(reference),
-                }),
+                Some(reference) => encode(&MessageFrame { message, reference: Some(reference) }),
                 None => frame,
             };
             let delivery = Delivery::acknowledgement(acknowledgement, room_key, message.id);
@@ -206,6 +205,7 @@ impl ChatServer {
     pub(super) fn reject(&mut self, reply: Reply, error: ChatError) {
         match reply {
             Reply::Session { session, reference } => {
+                self.metrics.reject(error.code());
                 let frame = encode(&ServerEvent::error(&error, reference.as_ref()));
                 let overflowed = self.send_to(session, Delivery::other(frame));
                 self.evict(overflowed.into_iter().collect());
@@ -295,14 +295,8 @@ impl ChatServer {
                     handle.quiesce();
                     unconfirmed.insert(session);
                 }
-                log::info!(
-                    "shutting down: waiting for {} sessions to stop",
-                    unconfirmed.len()
-                );
-                self.lifecycle = Lifecycle::Draining {
-                    waiters: vec![done],
-                    unconfirmed,
-                };
+                log::info!("shutting down: waiting for {} sessions to stop", unconfirmed.len());
+                self.lifecycle = Lifecycle::Draining { waiters: vec![done], unconfirmed };
                 ctx.run_later(QUIESCE_DEADLINE, |server, _| {
                     if let Lifecycle::Draining { unconfirmed, .. } = &mut server.lifecycle {
                         if !unconfirmed.is_empty() {

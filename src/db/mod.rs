@@ -38,10 +38,7 @@ pub enum OpenError {
     #[error(
         "cannot open the SQLite database {url}: {source} (check the path and its permissions)"
     )]
-    Pool {
-        url: String,
-        source: diesel::r2d2::PoolError,
-    },
+    Pool { url: String, source: diesel::r2d2::PoolError },
     #[error("cannot migrate the SQLite database {url}: {message}")]
     Migrate { url: String, message: String },
 }
@@ -67,8 +64,7 @@ impl CustomizeConnection<SqliteConnection, diesel::r2d2::Error> for ConnectionSe
              PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;",
             BUSY_TIMEOUT.as_millis()
         );
-        conn.batch_execute(&pragmas)
-            .map_err(diesel::r2d2::Error::QueryError)
+        conn.batch_execute(&pragmas).map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
@@ -78,19 +74,10 @@ pub fn open(url: &str, connections: u32) -> Result<DbPool, OpenError> {
         .max_size(connections)
         .connection_customizer(Box::new(ConnectionSettings))
         .build(ConnectionManager::<SqliteConnection>::new(url))
-        .map_err(|source| OpenError::Pool {
-            url: url.into(),
-            source,
-        })?;
-    let mut conn = pool.get().map_err(|source| OpenError::Pool {
-        url: url.into(),
-        source,
-    })?;
+        .map_err(|source| OpenError::Pool { url: url.into(), source })?;
+    let mut conn = pool.get().map_err(|source| OpenError::Pool { url: url.into(), source })?;
     conn.run_pending_migrations(MIGRATIONS)
-        .map_err(|error| OpenError::Migrate {
-            url: url.into(),
-            message: error.to_string(),
-        })?;
+        .map_err(|error| OpenError::Migrate { url: url.into(), message: error.to_string() })?;
     Ok(pool)
 }
 
@@ -108,9 +95,8 @@ impl SqliteStore {
         let writer_pool = pool.clone();
         let writer = SyncArbiter::start(1, move || PersistenceActor::new(writer_pool.clone()));
         let reader_pool = pool.clone();
-        let reader = SyncArbiter::start(readers.max(1), move || {
-            HistoryReader::new(reader_pool.clone())
-        });
+        let reader =
+            SyncArbiter::start(readers.max(1), move || HistoryReader::new(reader_pool.clone()));
         Self { writer, reader }
     }
 }

@@ -24,20 +24,15 @@ pub fn now_timestamp() -> String {
 /// Creates a room (or conversation) row unless it exists.
 pub fn ensure_room(conn: &mut SqliteConnection, name: &str, now: &str) -> QueryResult<()> {
     diesel::insert_or_ignore_into(rooms::table)
-        .values(&NewRoomRow {
-            name,
-            created_at: now,
-        })
+        .values(&NewRoomRow { name, created_at: now })
         .execute(conn)
         .map(drop)
 }
 
 /// The id of the latest message of `channel`, 0 when it has none.
 pub fn last_id(conn: &mut SqliteConnection, channel: &str) -> QueryResult<MessageId> {
-    let last: Option<i64> = messages::table
-        .filter(messages::room.eq(channel))
-        .select(max(messages::id))
-        .first(conn)?;
+    let last: Option<i64> =
+        messages::table.filter(messages::room.eq(channel)).select(max(messages::id)).first(conn)?;
     Ok(last.map_or(0, to_message_id))
 }
 
@@ -111,14 +106,12 @@ pub fn page(conn: &mut SqliteConnection, query: &PageQuery) -> QueryResult<Page>
     }
     let oldest_first = query.since.is_some();
     select = match query.since {
-        Some(since) => select
-            .filter(messages::id.gt(to_stored_id(since)))
-            .order(messages::id.asc()),
+        Some(since) => {
+            select.filter(messages::id.gt(to_stored_id(since))).order(messages::id.asc())
+        }
         None => select.order(messages::id.desc()),
     };
-    let fetch = i64::try_from(query.limit)
-        .unwrap_or(i64::MAX)
-        .saturating_add(1);
+    let fetch = i64::try_from(query.limit).unwrap_or(i64::MAX).saturating_add(1);
     let mut rows: Vec<MessageRow> = select.limit(fetch).load(conn)?;
     let more = rows.len() > query.limit;
     rows.truncate(query.limit);
@@ -144,10 +137,7 @@ pub fn rooms(conn: &mut SqliteConnection) -> QueryResult<Vec<RoomRecord>> {
         .into_iter()
         .filter_map(|(name, last)| {
             let name = RoomName::parse(name).ok()?;
-            Some(RoomRecord {
-                name,
-                last_id: last.map_or(0, to_message_id),
-            })
+            Some(RoomRecord { name, last_id: last.map_or(0, to_message_id) })
         })
         .collect())
 }
@@ -171,9 +161,7 @@ pub fn add_pending_mentions(
         .collect();
     conn.immediate_transaction(|conn| {
         for row in &rows {
-            diesel::insert_into(pending_mentions::table)
-                .values(row)
-                .execute(conn)?;
+            diesel::insert_into(pending_mentions::table).values(row).execute(conn)?;
         }
         Ok(())
     })
@@ -231,10 +219,7 @@ mod tests {
     }
 
     fn batch(messages: &[(&str, &str)]) -> Batch {
-        Batch {
-            rooms: Vec::new(),
-            messages: messages.iter().map(|(c, t)| message(c, t)).collect(),
-        }
+        Batch { rooms: Vec::new(), messages: messages.iter().map(|(c, t)| message(c, t)).collect() }
     }
 
     fn ids(page: &Page) -> Vec<MessageId> {
@@ -246,12 +231,8 @@ mod tests {
         let (_dir, pool) = database();
         let mut conn = pool.get().unwrap();
         let mut cache = HashMap::new();
-        let stored = append(
-            &mut conn,
-            &mut cache,
-            &batch(&[("a", "1"), ("b", "1"), ("a", "2")]),
-        )
-        .unwrap();
+        let stored =
+            append(&mut conn, &mut cache, &batch(&[("a", "1"), ("b", "1"), ("a", "2")])).unwrap();
         assert_eq!(stored.iter().map(|m| m.id).collect::<Vec<_>>(), [1, 1, 2]);
         let mut cold = HashMap::new(); // as after a restart
         let stored = append(&mut conn, &mut cold, &batch(&[("a", "3"), ("@x+y", "dm")])).unwrap();
@@ -271,11 +252,7 @@ mod tests {
             .unwrap();
         cache.insert("a".to_owned(), 2);
         assert!(append(&mut conn, &mut cache, &batch(&[("b", "1"), ("a", "2")])).is_err());
-        assert_eq!(
-            last_id(&mut conn, "b").unwrap(),
-            0,
-            "the whole batch rolled back"
-        );
+        assert_eq!(last_id(&mut conn, "b").unwrap(), 0, "the whole batch rolled back");
     }
 
     #[test]
@@ -284,9 +261,7 @@ mod tests {
         let mut conn = pool.get().unwrap();
         let mut cache = HashMap::new();
         let mut with_empty_room = batch(&[("lobby", "1"), ("lobby", "2"), ("@a+b", "dm")]);
-        with_empty_room
-            .rooms
-            .push(RoomName::parse("empty").unwrap());
+        with_empty_room.rooms.push(RoomName::parse("empty").unwrap());
         append(&mut conn, &mut cache, &with_empty_room).unwrap();
         let listed: Vec<_> = rooms(&mut conn)
             .unwrap()
@@ -332,10 +307,7 @@ mod tests {
         let bob = UserName::parse("bob").unwrap();
         add_pending_mentions(&mut conn, std::slice::from_ref(&bob), &stored[0]).unwrap();
         let taken = take_pending_mentions(&mut conn, &bob).unwrap();
-        assert_eq!(
-            (taken.len(), taken[0].id, taken[0].text.as_str()),
-            (1, 1, "@bob hi")
-        );
+        assert_eq!((taken.len(), taken[0].id, taken[0].text.as_str()), (1, 1, "@bob hi"));
         assert!(take_pending_mentions(&mut conn, &bob).unwrap().is_empty());
     }
 }

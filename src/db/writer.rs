@@ -49,10 +49,7 @@ impl PersistenceActor {
     fn append(&mut self, batch: &Batch) -> Result<Vec<ChatMessage>, StoreError> {
         #[cfg(test)]
         if let Some(text) = self.panic_on {
-            assert!(
-                !batch.messages.iter().any(|m| m.text == text),
-                "injected fault"
-            );
+            assert!(!batch.messages.iter().any(|m| m.text == text), "injected fault");
         }
         let mut conn = self.pool.get()?;
         let started = std::time::Instant::now();
@@ -112,15 +109,8 @@ mod tests {
 
     fn batch(text: &str) -> Batch {
         let from = UserName::parse("alice").unwrap();
-        let messages = vec![NewMessage {
-            channel: "r".into(),
-            from,
-            text: text.into(),
-        }];
-        Batch {
-            rooms: Vec::new(),
-            messages,
-        }
+        let messages = vec![NewMessage { channel: "r".into(), from, text: text.into() }];
+        Batch { rooms: Vec::new(), messages }
     }
 
     #[actix::test]
@@ -131,22 +121,12 @@ mod tests {
             panic_on: Some("boom"),
             ..PersistenceActor::new(pool.clone())
         });
-        let first = writer.send(Append {
-            batch: batch("one"),
-        });
-        let failing = writer.send(Append {
-            batch: batch("boom"),
-        });
-        let queued = writer.send(Append {
-            batch: batch("two"),
-        });
+        let first = writer.send(Append { batch: batch("one") });
+        let failing = writer.send(Append { batch: batch("boom") });
+        let queued = writer.send(Append { batch: batch("two") });
         assert_eq!(first.await.unwrap().unwrap()[0].id, 1);
         assert!(matches!(failing.await.unwrap(), Err(StoreError::Panicked)));
         let after = queued.await.unwrap().unwrap();
-        assert_eq!(
-            (after[0].id, after[0].text.as_str()),
-            (2, "two"),
-            "no id taken by the panic"
-        );
+        assert_eq!((after[0].id, after[0].text.as_str()), (2, "two"), "no id taken by the panic");
     }
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::{bad_request, ApiError};
 use super::ws::bearer_token;
-use crate::chat::{ListRooms, Post, RoomExists};
+use crate::chat::{GetStats, ListRooms, Post, RoomExists};
 use crate::domain::{Limit, MessageId, RoomName, Text, UserName};
 use crate::error::ChatError;
 use crate::protocol::ChatMessage;
@@ -25,13 +25,8 @@ struct RoomInfo {
 /// `GET /api/rooms`.
 pub async fn rooms(walkie: web::Data<Walkie>) -> Result<HttpResponse, ApiError> {
     let live = walkie.chat().send(ListRooms).await?;
-    let stored: HashMap<RoomName, MessageId> = walkie
-        .store()
-        .rooms()
-        .await?
-        .into_iter()
-        .map(|room| (room.name, room.last_id))
-        .collect();
+    let stored: HashMap<RoomName, MessageId> =
+        walkie.store().rooms().await?.into_iter().map(|room| (room.name, room.last_id)).collect();
     let rooms: Vec<RoomInfo> = live
         .into_iter()
         .map(|room| RoomInfo {
@@ -71,11 +66,7 @@ struct PageBody<'a> {
 async fn existing_room(walkie: &Walkie, room: String) -> Result<RoomName, ApiError> {
     let not_found = || ApiError(ChatError::NotFound(room.clone()));
     let name = RoomName::parse(room.as_str()).map_err(|_| not_found())?;
-    if !walkie
-        .chat()
-        .send(RoomExists { room: name.clone() })
-        .await?
-    {
+    if !walkie.chat().send(RoomExists { room: name.clone() }).await? {
         return Err(not_found());
     }
     Ok(name)
@@ -87,11 +78,7 @@ pub async fn messages(
     room: web::Path<String>,
     params: web::Query<PageParams>,
 ) -> Result<HttpResponse, ApiError> {
-    let PageParams {
-        before,
-        since,
-        limit,
-    } = params.into_inner();
+    let PageParams { before, since, limit } = params.into_inner();
     let before = parse_id("before", before)?;
     let since = parse_id("since", since)?;
     let limit = match limit {
@@ -102,13 +89,8 @@ pub async fn messages(
             .and_then(|value| Limit::try_from(value).map_err(bad_request))?,
     };
     let room = existing_room(&walkie, room.into_inner()).await?;
-    let query = PageQuery {
-        channel: room.to_string(),
-        since,
-        before,
-        upto: None,
-        limit: limit.get(),
-    };
+    let query =
+        PageQuery { channel: room.to_string(), since, before, upto: None, limit: limit.get() };
     let page = walkie.store().page(query).await?;
     Ok(HttpResponse::Ok().json(PageBody {
         room: room.as_str(),
@@ -134,8 +116,7 @@ pub async fn post(
     let PostBody { from, text } = body.into_inner();
     authorize(&walkie, &request, &from)?;
     let room = RoomName::parse(room.into_inner()).map_err(bad_request)?;
-    text.check_length(walkie.limits().max_text_chars)
-        .map_err(bad_request)?;
+    text.check_length(walkie.limits().max_text_chars).map_err(bad_request)?;
     let stored = walkie.chat().send(Post { room, from, text }).await??;
     Ok(HttpResponse::Created().json(stored))
 }
@@ -156,6 +137,22 @@ fn authorize(walkie: &Walkie, request: &HttpRequest, from: &UserName) -> Result<
             "this token may only post as its own user, not as {from}"
         )))),
     }
+}
+
+/// `GET /metrics`: Prometheus' text format.
+pub async fn metrics(walkie: web::Data<Walkie>) -> Result<HttpResponse, ApiError> {
+    let stats = walkie.chat().send(GetStats).await?;
+    let metrics = walkie.metrics();
+    let gauge = |value: usize| i64::try_from(value).unwrap_or(i64::MAX);
+    metrics.connections.set(gauge(walkie.access().open_connections()));
+    metrics.rooms.set(gauge(stats.rooms));
+    metrics.members.set(gauge(stats.members));
+    metrics.persistence_queue.set(gauge(stats.waiting_writes));
+    let text = metrics.render().map_err(|error| {
+        log::error!("rendering /metrics failed: {error}");
+        ApiError(ChatError::Internal)
+    })?;
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(text))
 }
 
 /// `GET /healthz`: 200 once the database answers.

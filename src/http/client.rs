@@ -8,19 +8,13 @@ const APP_JS: &str = include_str!("../../static/app.js");
 const STYLE_CSS: &str = include_str!("../../static/style.css");
 
 pub async fn index() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(INDEX_HTML)
+    HttpResponse::Ok().content_type("text/html; charset=utf-8").body(INDEX_HTML)
 }
 
 pub async fn script() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/javascript; charset=utf-8")
-        .body(APP_JS)
+    HttpResponse::Ok().content_type("text/javascript; charset=utf-8").body(APP_JS)
 }
 
 pub async fn style() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/css; charset=utf-8")
-        .body(STYLE_CSS)
+    HttpResponse::Ok().content_type("text/css; charset=utf-8").body(STYLE_CSS)
 }

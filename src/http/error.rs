@@ -24,10 +24,8 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         let message = self.0.to_string();
-        HttpResponse::build(self.status_code()).json(Body {
-            code: self.0.code(),
-            message: &message,
-        })
+        HttpResponse::build(self.status_code())
+            .json(Body { code: self.0.code(), message: &message })
     }
 }
 

@@ -28,23 +28,16 @@ fn refuse(refusal: &Refusal) -> HttpResponse {
         Refusal::Full(_) => StatusCode::SERVICE_UNAVAILABLE,
     };
     log::info!("refused a WebSocket upgrade ({status}): {refusal}");
-    HttpResponse::build(status)
-        .content_type("text/plain; charset=utf-8")
-        .body(refusal.to_string())
+    HttpResponse::build(status).content_type("text/plain; charset=utf-8").body(refusal.to_string())
 }
 
 fn header_value(request: &HttpRequest, name: header::HeaderName) -> Option<&str> {
-    request
-        .headers()
-        .get(name)
-        .and_then(|value| value.to_str().ok())
+    request.headers().get(name).and_then(|value| value.to_str().ok())
 }
 
 /// The bearer token of an `Authorization` header, if any.
 pub fn bearer_token(request: &HttpRequest) -> Option<&str> {
-    header_value(request, header::AUTHORIZATION)?
-        .strip_prefix("Bearer ")
-        .map(str::trim)
+    header_value(request, header::AUTHORIZATION)?.strip_prefix("Bearer ").map(str::trim)
 }
 
 pub async fn upgrade(
@@ -59,11 +52,7 @@ pub async fn upgrade(
     }
     let params = match web::Query::<UpgradeParams>::from_query(request.query_string()) {
         Ok(params) => params.into_inner(),
-        Err(error) => {
-            return Ok(refuse(&Refusal::Name(format!(
-                "invalid query string: {error}"
-            ))))
-        }
+        Err(error) => return Ok(refuse(&Refusal::Name(format!("invalid query string: {error}")))),
     };
     let token = params.token.as_deref().or_else(|| bearer_token(&request));
     let name = match access.authenticate(token) {
@@ -78,19 +67,9 @@ pub async fn upgrade(
         Ok(permit) => permit,
         Err(refusal) => return Ok(refuse(&refusal)),
     };
-    let peer = request
-        .peer_addr()
-        .map_or_else(|| "unknown".to_owned(), |addr| addr.to_string());
-    let limits = walkie.limits();
-    let session = WsSession::new(
-        name,
-        peer,
-        walkie.chat().clone(),
-        walkie.store(),
-        limits,
-        permit,
-    );
+    let peer = request.peer_addr().map_or_else(|| "unknown".to_owned(), |addr| addr.to_string());
+    let session = WsSession::new(name, peer, &walkie, permit);
     ws::WsResponseBuilder::new(session, &request, stream)
-        .frame_size(limits.max_frame_bytes)
+        .frame_size(walkie.limits().max_frame_bytes)
         .start()
 }

@@ -40,36 +40,19 @@ impl WsSession {
                 let conversation = Conversation::between(self.name.clone(), to);
                 self.say(Channel::Direct(conversation), text, reference);
             }
-            ClientCommand::History {
-                room,
-                before,
-                since,
-                limit,
-            } => self.history(
-                room,
-                since,
-                before,
-                limit.unwrap_or_default(),
-                reference,
-                ctx,
-            ),
+            ClientCommand::History { room, before, since, limit } => {
+                self.history(room, since, before, limit.unwrap_or_default(), reference, ctx)
+            }
             ClientCommand::Rooms {} => {
                 let request = self.chat.send(ListRooms);
                 self.reply(request, reference, ctx, |rooms, reference| {
-                    encode(&ServerEvent::Rooms {
-                        rooms: &rooms,
-                        reference,
-                    })
+                    encode(&ServerEvent::Rooms { rooms: &rooms, reference })
                 });
             }
             ClientCommand::Who { room } => {
                 let request = self.chat.send(Who { room: room.clone() });
                 self.reply(request, reference, ctx, move |members, reference| {
-                    encode(&ServerEvent::Members {
-                        room: &room,
-                        members: &members,
-                        reference,
-                    })
+                    encode(&ServerEvent::Members { room: &room, members: &members, reference })
                 });
             }
             ClientCommand::Typing { room } => self.typing(room, reference, ctx),
@@ -90,26 +73,15 @@ impl WsSession {
             return;
         }
         self.rooms.remove(&room);
-        self.chat.do_send(Leave {
-            session: self.id,
-            room: room.clone(),
-        });
+        self.chat.do_send(Leave { session: self.id, room: room.clone() });
         self.send_frame(
             ctx,
-            encode(&ServerEvent::Left {
-                room: &room,
-                reference: reference.as_ref(),
-            }),
+            encode(&ServerEvent::Left { room: &room, reference: reference.as_ref() }),
         );
     }
 
     fn say(&mut self, channel: Channel, text: Text, reference: Option<Ref>) {
-        self.chat.do_send(Say {
-            session: self.id,
-            channel,
-            text,
-            reference,
-        });
+        self.chat.do_send(Say { session: self.id, channel, text, reference });
     }
 
     fn typing(&mut self, channel: Channel, reference: Option<Ref>, ctx: &mut Ctx) {
@@ -126,10 +98,7 @@ impl WsSession {
             }
             Channel::Direct(_) => {}
         }
-        self.chat.do_send(Typing {
-            session: self.id,
-            channel,
-        });
+        self.chat.do_send(Typing { session: self.id, channel });
     }
 
     /// Sends the answer of a `ChatServer` query to the client.
@@ -144,19 +113,15 @@ impl WsSession {
         T: Send + 'static,
         crate::chat::ChatServer: Handler<M>,
     {
-        ctx.spawn(
-            request
-                .into_actor(self)
-                .map(move |result, session, ctx| match result {
-                    Ok(answer) => {
-                        let frame = render(answer, reference.as_ref());
-                        session.send_frame(ctx, frame);
-                    }
-                    Err(error) => {
-                        log::error!("the chat server did not answer: {error}");
-                        session.send_error(ctx, &ChatError::Internal, reference.as_ref());
-                    }
-                }),
-        );
+        ctx.spawn(request.into_actor(self).map(move |result, session, ctx| match result {
+            Ok(answer) => {
+                let frame = render(answer, reference.as_ref());
+                session.send_frame(ctx, frame);
+            }
+            Err(error) => {
+                log::error!("the chat server did not answer: {error}");
+                session.send_error(ctx, &ChatError::Internal, reference.as_ref());
+            }
+        }));
     }
 }

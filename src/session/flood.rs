@@ -34,13 +34,7 @@ pub struct FloodControl {
 impl FloodControl {
     pub fn new(rate: f64, burst: u32, now: Instant) -> Self {
         let burst = f64::from(burst.max(1));
-        Self {
-            rate,
-            burst,
-            tokens: burst,
-            refilled: now,
-            rejected: VecDeque::new(),
-        }
+        Self { rate, burst, tokens: burst, refilled: now, rejected: VecDeque::new() }
     }
 
     /// Takes a token for one message received at `now`.
@@ -94,11 +88,7 @@ mod tests {
         flood.check(start);
         let verdicts: Vec<_> = (0..7).map(|_| flood.check(start)).collect();
         assert_eq!(&verdicts[..6], &[Verdict::Limit; 6]);
-        assert_eq!(
-            verdicts[6],
-            Verdict::Close,
-            "the seventh rejection is more than 3 × 2"
-        );
+        assert_eq!(verdicts[6], Verdict::Close, "the seventh rejection is more than 3 × 2");
     }
 
     #[test]
@@ -110,10 +100,6 @@ mod tests {
             assert_eq!(flood.check(start), Verdict::Limit);
         }
         let later = start + FLOOD_WINDOW + Duration::from_secs(1);
-        assert_eq!(
-            flood.check(later),
-            Verdict::Limit,
-            "earlier rejections expired"
-        );
+        assert_eq!(flood.check(later), Verdict::Limit, "earlier rejections expired");
     }
 }

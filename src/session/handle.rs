@@ -30,10 +30,7 @@ pub struct OutboundQueue {
 
 impl OutboundQueue {
     pub fn new(limit: usize) -> Arc<Self> {
-        Arc::new(Self {
-            bytes: AtomicUsize::new(0),
-            limit,
-        })
+        Arc::new(Self { bytes: AtomicUsize::new(0), limit })
     }
 
     /// The session took `len` bytes out of its mailbox.
@@ -51,9 +48,7 @@ pub struct SessionHandle {
 
 impl std::fmt::Debug for SessionHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SessionHandle")
-            .field("queue", &self.queue)
-            .finish()
+        f.debug_struct("SessionHandle").field("queue", &self.queue).finish()
     }
 }
 
@@ -68,9 +63,7 @@ impl SessionHandle {
         let queued = self.queue.bytes.fetch_add(len, Ordering::Relaxed) + len;
         if queued > self.queue.limit {
             self.queue.bytes.fetch_sub(len, Ordering::Relaxed);
-            return Err(Overflow {
-                queued: queued - len,
-            });
+            return Err(Overflow { queued: queued - len });
         }
         self.recipient.do_send(SessionEvent::Deliver(delivery));
         Ok(())
@@ -88,8 +81,7 @@ impl SessionHandle {
 
     /// Sends the kept mentions (not counted: they come once, at connect).
     pub fn pending_mentions(&self, frames: Vec<ByteString>) {
-        self.recipient
-            .do_send(SessionEvent::PendingMentions(frames));
+        self.recipient.do_send(SessionEvent::PendingMentions(frames));
     }
 
     /// Tells the session to close.

@@ -21,11 +21,7 @@ use actix_web_actors::ws;
 pub enum RoomState {
     /// `join` sent, history loading: the room's frames wait here.
     /// `previous` is where the session stood if it was already in the room.
-    Joining {
-        generation: u64,
-        held: Vec<Delivery>,
-        previous: Option<MessageId>,
-    },
+    Joining { generation: u64, held: Vec<Delivery>, previous: Option<MessageId> },
     /// `joined` sent; `last_id` is the last message id passed on.
     Joined { last_id: MessageId },
 }
@@ -78,18 +74,8 @@ impl WsSession {
             Some(RoomState::Joining { held, previous, .. }) => (previous, held),
             None => (None, Vec::new()),
         };
-        self.rooms.insert(
-            room.clone(),
-            RoomState::Joining {
-                generation,
-                held,
-                previous,
-            },
-        );
-        let request = self.chat.send(Join {
-            session: self.id,
-            room: room.clone(),
-        });
+        self.rooms.insert(room.clone(), RoomState::Joining { generation, held, previous });
+        let request = self.chat.send(Join { session: self.id, room: room.clone() });
         let store = self.store.clone();
         let channel = room.to_string();
         let loaded = async move {
@@ -97,13 +83,8 @@ impl WsSession {
                 log::error!("the chat server did not answer a join: {error}");
                 ChatError::Internal
             })??;
-            let query = PageQuery {
-                channel,
-                since,
-                before: None,
-                upto: Some(last_id),
-                limit: limit.get(),
-            };
+            let query =
+                PageQuery { channel, since, before: None, upto: Some(last_id), limit: limit.get() };
             let page = store.page(query).await.map_err(|error| {
                 log::error!("reading history for a join failed: {error}");
                 ChatError::Internal
@@ -153,10 +134,7 @@ impl WsSession {
                     self.on_deliver(delivery, ctx);
                 }
             }
-            None => self.chat.do_send(Leave {
-                session: self.id,
-                room,
-            }),
+            None => self.chat.do_send(Leave { session: self.id, room }),
         }
     }
 
@@ -190,31 +168,22 @@ impl WsSession {
             }
         };
         let key = channel.key();
-        let query = PageQuery {
-            channel: key.clone(),
-            since,
-            before,
-            upto,
-            limit: limit.get(),
-        };
+        let query = PageQuery { channel: key.clone(), since, before, upto, limit: limit.get() };
         let page = self.store.page(query);
-        ctx.spawn(
-            page.into_actor(self)
-                .map(move |result, session, ctx| match result {
-                    Ok(page) => {
-                        let frame = ServerEvent::History {
-                            room: &key,
-                            messages: &page.messages,
-                            more: page.more,
-                            reference: reference.as_ref(),
-                        };
-                        session.send_frame(ctx, encode(&frame));
-                    }
-                    Err(error) => {
-                        log::error!("reading history of {key} failed: {error}");
-                        session.send_error(ctx, &ChatError::Internal, reference.as_ref());
-                    }
-                }),
-        );
+        ctx.spawn(page.into_actor(self).map(move |result, session, ctx| match result {
+            Ok(page) => {
+                let frame = ServerEvent::History {
+                    room: &key,
+                    messages: &page.messages,
+                    more: page.more,
+                    reference: reference.as_ref(),
+                };
+                session.send_frame(ctx, encode(&frame));
+            }
+            Err(error) => {
+                log::error!("reading history of {key} failed: {error}");
+                session.send_error(ctx, &ChatError::Internal, reference.as_ref());
+            }
+        }));
     }
 }

@@ -32,8 +32,10 @@ use crate::chat::{ChatServer, Connect, Disconnect, Quiesced};
 use crate::config::Limits;
 use crate::domain::{MessageId, Ref, RoomName, SessionId, UserName};
 use crate::error::ChatError;
+use crate::metrics::Metrics;
 use crate::protocol::{decode, encode, ServerEvent};
 use crate::store::MessageStore;
+use crate::Walkie;
 
 use flood::{FloodControl, Verdict};
 pub use handle::{OutboundQueue, Overflow, SessionHandle};
@@ -81,42 +83,22 @@ pub struct Delivery {
 impl Delivery {
     /// A message in a room (`room` set) or a direct conversation.
     pub fn message(frame: ByteString, room: Option<Arc<str>>, id: MessageId) -> Self {
-        Self {
-            frame,
-            room,
-            id: Some(id),
-            acknowledgement: false,
-        }
+        Self { frame, room, id: Some(id), acknowledgement: false }
     }
 
     /// The sending session's copy of its message.
     pub fn acknowledgement(frame: ByteString, room: Option<Arc<str>>, id: MessageId) -> Self {
-        Self {
-            frame,
-            room,
-            id: Some(id),
-            acknowledgement: true,
-        }
+        Self { frame, room, id: Some(id), acknowledgement: true }
     }
 
     /// Presence or typing in a room.
     pub fn room_event(frame: ByteString, room: Arc<str>) -> Self {
-        Self {
-            frame,
-            room: Some(room),
-            id: None,
-            acknowledgement: false,
-        }
+        Self { frame, room: Some(room), id: None, acknowledgement: false }
     }
 
     /// Anything else: errors, mentions, typing in a conversation.
     pub fn other(frame: ByteString) -> Self {
-        Self {
-            frame,
-            room: None,
-            id: None,
-            acknowledgement: false,
-        }
+        Self { frame, room: None, id: None, acknowledgement: false }
     }
 }
 
@@ -143,6 +125,7 @@ pub struct WsSession {
     chat: Addr<ChatServer>,
     store: Arc<dyn MessageStore>,
     limits: Limits,
+    metrics: Arc<Metrics>,
     /// When the client last sent anything (a frame or a pong).
     last_heard: Instant,
     rooms: HashMap<RoomName, RoomState>,
@@ -161,14 +144,9 @@ pub struct WsSession {
 }
 
 impl WsSession {
-    pub fn new(
-        name: UserName,
-        peer: String,
-        chat: Addr<ChatServer>,
-        store: Arc<dyn MessageStore>,
-        limits: Limits,
-        permit: ConnectionPermit,
-    ) -> Self {
+    /// A session for `name` connected from `peer`, served by `walkie`.
+    pub fn new(name: UserName, peer: String, walkie: &Walkie, permit: ConnectionPermit) -> Self {
+        let limits = walkie.limits();
         Self {
             flood: FloodControl::new(limits.rate, limits.burst, Instant::now()),
             queue: OutboundQueue::new(limits.max_outbound_bytes),
@@ -177,9 +155,10 @@ impl WsSession {
             id: SessionId::next(),
             name,
             peer,
-            chat,
-            store,
+            chat: walkie.chat().clone(),
+            store: walkie.store(),
             limits,
+            metrics: walkie.metrics().clone(),
             last_heard: Instant::now(),
             rooms: HashMap::new(),
             held: Some(Vec::new()),
@@ -203,14 +182,12 @@ impl WsSession {
         reference: Option<&Ref>,
     ) {
         log::debug!("session {} error: {error}", self.id);
+        self.metrics.reject(error.code());
         self.send_frame(ctx, encode(&ServerEvent::error(error, reference)));
     }
 
     fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: ws::CloseCode, why: &str) {
-        ctx.close(Some(ws::CloseReason {
-            code,
-            description: Some(why.to_owned()),
-        }));
+        ctx.close(Some(ws::CloseReason { code, description: Some(why.to_owned()) }));
         ctx.stop();
     }
 
@@ -219,10 +196,8 @@ impl WsSession {
         ctx.run_interval(ping, |_, ctx| ctx.ping(b""));
         // Check often enough that a silent connection goes within a tenth of
         // the timeout after it, and at most a second.
-        let check = (self.limits.client_timeout / 10).clamp(
-            std::time::Duration::from_millis(10),
-            std::time::Duration::from_secs(1),
-        );
+        let check = (self.limits.client_timeout / 10)
+            .clamp(std::time::Duration::from_millis(10), std::time::Duration::from_secs(1));
         ctx.run_interval(check, |session, ctx| {
             if session.last_heard.elapsed() > session.limits.client_timeout {
                 log::info!(
@@ -249,17 +224,10 @@ impl WsSession {
             Item::Last(data) => (None, data, true),
         };
         if let Some(text) = first {
-            self.fragments = Some(Fragments {
-                text,
-                data: BytesMut::new(),
-            });
+            self.fragments = Some(Fragments { text, data: BytesMut::new() });
         }
         let Some(fragments) = self.fragments.as_mut() else {
-            self.close(
-                ctx,
-                ws::CloseCode::Protocol,
-                "continuation without a first fragment",
-            );
+            self.close(ctx, ws::CloseCode::Protocol, "continuation without a first fragment");
             return None;
         };
         if fragments.data.len() + data.len() > self.limits.max_frame_bytes {
@@ -325,18 +293,10 @@ impl Actor for WsSession {
     type Context = ws::WebsocketContext<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        log::info!(
-            "session {} ({}) connected from {}",
-            self.id,
-            self.name,
-            self.peer
-        );
+        log::info!("session {} ({}) connected from {}", self.id, self.name, self.peer);
         self.heartbeat(ctx);
-        let welcome = ServerEvent::Welcome {
-            session: self.id,
-            name: &self.name,
-            server: SERVER_NAME,
-        };
+        let welcome =
+            ServerEvent::Welcome { session: self.id, name: &self.name, server: SERVER_NAME };
         ctx.text(encode(&welcome));
         self.chat.do_send(Connect {
             session: self.id,
@@ -346,12 +306,7 @@ impl Actor for WsSession {
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        log::info!(
-            "session {} ({}) from {} disconnected",
-            self.id,
-            self.name,
-            self.peer
-        );
+        log::info!("session {} ({}) from {} disconnected", self.id, self.name, self.peer);
         self.chat.do_send(Disconnect { session: self.id });
     }
 }
@@ -380,11 +335,9 @@ impl Handler<SessionEvent> for WsSession {
             SessionEvent::Close(CloseReason::ShuttingDown) => {
                 self.close(ctx, ws::CloseCode::Away, "server shutting down")
             }
-            SessionEvent::Close(CloseReason::TooSlow) => self.close(
-                ctx,
-                ws::CloseCode::Policy,
-                "too slow: the client does not read",
-            ),
+            SessionEvent::Close(CloseReason::TooSlow) => {
+                self.close(ctx, ws::CloseCode::Policy, "too slow: the client does not read")
+            }
         }
     }
 }
@@ -402,11 +355,7 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
                 return self.close(ctx, ws::CloseCode::Invalid, "text frame is not valid UTF-8");
             }
             Err(error) => {
-                log::info!(
-                    "session {} ({}): protocol error, closing: {error}",
-                    self.id,
-                    self.name
-                );
+                log::info!("session {} ({}): protocol error, closing: {error}", self.id, self.name);
                 return self.close(ctx, ws::CloseCode::Protocol, "protocol error");
             }
         };

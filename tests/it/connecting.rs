@@ -12,10 +12,7 @@ async fn welcome_is_the_first_frame_and_names_the_session() {
     assert_eq!(welcome["type"], "welcome");
     assert_eq!(welcome["name"], "alice");
     assert!(welcome["session"].as_str().unwrap().starts_with("s-"));
-    assert_eq!(
-        welcome["server"],
-        format!("walkie/{}", env!("CARGO_PKG_VERSION"))
-    );
+    assert_eq!(welcome["server"], format!("walkie/{}", env!("CARGO_PKG_VERSION")));
 }
 
 #[tokio::test]
@@ -32,12 +29,8 @@ async fn a_client_without_a_name_gets_a_guest_name() {
 #[tokio::test]
 async fn invalid_names_are_refused_with_400_before_the_upgrade() {
     let app = TestApp::spawn();
-    for query in [
-        "?name=",
-        "?name=al%20ice",
-        "?name=%3Cb%3E",
-        &format!("?name={}", "x".repeat(33)),
-    ] {
+    for query in ["?name=", "?name=al%20ice", "?name=%3Cb%3E", &format!("?name={}", "x".repeat(33))]
+    {
         let (status, reason) = refused_upgrade(&app.ws_url(query)).await;
         assert_eq!(status, 400, "{query}");
         assert!(reason.contains("name"), "a readable reason: {reason}");
@@ -55,11 +48,8 @@ async fn sessions_of_one_name_are_separate_channels() {
     assert_ne!(tab1.session, tab2.session);
     tab1.join("lobby").await;
     // Membership is per session: the second tab has not joined.
-    let error = tab2
-        .error_for(json!({"type": "say", "room": "lobby", "text": "hi"}))
-        .await;
+    let error = tab2.error_for(json!({"type": "say", "room": "lobby", "text": "hi"})).await;
     assert_eq!(error["code"], "not_in_room");
     tab1.say("lobby", "from tab one").await;
-    tab2.expect_silence(std::time::Duration::from_millis(300))
-        .await;
+    tab2.expect_silence(std::time::Duration::from_millis(300)).await;
 }

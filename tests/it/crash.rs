@@ -17,9 +17,7 @@ async fn send_until_killed(
     let mut acked = HashMap::new();
     for i in 0..count {
         let text = format!("{name}-{i}");
-        client
-            .send_lossy(json!({"type": "say", "room": "busy", "text": text, "ref": text}))
-            .await;
+        client.send_lossy(json!({"type": "say", "room": "busy", "text": text, "ref": text})).await;
         while let Some(frame) = client.try_next_frame(Duration::from_millis(1)).await {
             record(&mut acked, &frame);
         }
@@ -61,11 +59,7 @@ async fn every_acknowledged_message_survives_kill_9_exactly_once() {
         let mut client = TestClient::connect(&server.ws_url(&format!("?name={name}"))).await;
         client.expect("welcome").await;
         client.join("busy").await;
-        senders.push(tokio::spawn(send_until_killed(
-            client,
-            name.to_owned(),
-            2000,
-        )));
+        senders.push(tokio::spawn(send_until_killed(client, name.to_owned(), 2000)));
     }
     tokio::time::sleep(Duration::from_millis(400)).await;
     server.signal("KILL");
@@ -73,24 +67,15 @@ async fn every_acknowledged_message_survives_kill_9_exactly_once() {
     for sender in senders {
         acked.extend(sender.await.unwrap());
     }
-    assert!(
-        !acked.is_empty(),
-        "some messages were acknowledged before the kill"
-    );
+    assert!(!acked.is_empty(), "some messages were acknowledged before the kill");
     drop(server);
 
     let server = Server::start(dir.path());
     let stored = all_messages(&server).await;
     let ids: Vec<u64> = stored.iter().map(|m| m["id"].as_u64().unwrap()).collect();
-    assert_eq!(
-        ids,
-        (1..=ids.len() as u64).collect::<Vec<_>>(),
-        "ids without holes"
-    );
-    let by_text: HashMap<&str, u64> = stored
-        .iter()
-        .map(|m| (m["text"].as_str().unwrap(), m["id"].as_u64().unwrap()))
-        .collect();
+    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>(), "ids without holes");
+    let by_text: HashMap<&str, u64> =
+        stored.iter().map(|m| (m["text"].as_str().unwrap(), m["id"].as_u64().unwrap())).collect();
     assert_eq!(by_text.len(), stored.len(), "each message stored once");
     for (text, id) in &acked {
         assert_eq!(
@@ -102,8 +87,5 @@ async fn every_acknowledged_message_survives_kill_9_exactly_once() {
     let mut after = TestClient::connect(&server.ws_url("?name=after")).await;
     after.expect("welcome").await;
     after.join("busy").await;
-    assert_eq!(
-        after.say("busy", "after the crash").await["id"],
-        ids.len() as u64 + 1
-    );
+    assert_eq!(after.say("busy", "after the crash").await["id"], ids.len() as u64 + 1);
 }

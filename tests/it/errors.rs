@@ -18,31 +18,15 @@ async fn each_kind_of_bad_frame_gets_its_code_and_the_connection_lives() {
         ("42", "bad_json", None),
         (r#"{"room": "lobby", "ref": "a"}"#, "bad_request", Some("a")),
         (r#"{"type": 3, "ref": "b"}"#, "bad_request", Some("b")),
-        (
-            r#"{"type": "shout", "ref": "c"}"#,
-            "unknown_type",
-            Some("c"),
-        ),
-        (
-            r#"{"type": "say", "room": "lobby", "ref": "d"}"#,
-            "bad_request",
-            Some("d"),
-        ),
-        (
-            r#"{"type": "say", "room": "lobby", "text": 5, "ref": "e"}"#,
-            "bad_request",
-            Some("e"),
-        ),
+        (r#"{"type": "shout", "ref": "c"}"#, "unknown_type", Some("c")),
+        (r#"{"type": "say", "room": "lobby", "ref": "d"}"#, "bad_request", Some("d")),
+        (r#"{"type": "say", "room": "lobby", "text": 5, "ref": "e"}"#, "bad_request", Some("e")),
         (
             r#"{"type": "say", "room": "lobby", "text": " \n\t", "ref": "f"}"#,
             "bad_request",
             Some("f"),
         ),
-        (
-            r#"{"type": "join", "room": "has space", "ref": "g"}"#,
-            "bad_request",
-            Some("g"),
-        ),
+        (r#"{"type": "join", "room": "has space", "ref": "g"}"#, "bad_request", Some("g")),
         (
             r#"{"type": "join", "room": "lobby", "since": "x", "ref": "h"}"#,
             "bad_request",
@@ -72,15 +56,8 @@ async fn texts_longer_than_the_configured_maximum_are_refused() {
     let error = alice
         .error_for(json!({"type": "say", "room": "lobby", "text": "x".repeat(11), "ref": "r"}))
         .await;
-    assert_eq!(
-        (error["code"].as_str(), error["ref"].as_str()),
-        (Some("bad_request"), Some("r"))
-    );
-    assert_eq!(
-        alice.say("lobby", &"é".repeat(10)).await["id"],
-        1,
-        "counted in characters"
-    );
+    assert_eq!((error["code"].as_str(), error["ref"].as_str()), (Some("bad_request"), Some("r")));
+    assert_eq!(alice.say("lobby", &"é".repeat(10)).await["id"], 1, "counted in characters");
 }
 
 #[tokio::test]
@@ -97,9 +74,7 @@ async fn an_oversized_frame_closes_the_connection_with_1009() {
     let app = TestApp::spawn_with(|config| config.max_frame_bytes = 1024);
     let mut alice = app.member("alice", "lobby").await;
     let text = "x".repeat(2000);
-    alice
-        .send(json!({"type": "say", "room": "lobby", "text": text}))
-        .await;
+    alice.send(json!({"type": "say", "room": "lobby", "text": text})).await;
     assert_eq!(alice.close_code().await, Some(CloseCode::Size));
     let mut other = app.member("bob", "lobby").await;
     assert_eq!(
@@ -110,11 +85,7 @@ async fn an_oversized_frame_closes_the_connection_with_1009() {
 }
 
 fn fragment(data: &str, first: bool, last: bool) -> Message {
-    let opcode = if first {
-        OpCode::Data(Data::Text)
-    } else {
-        OpCode::Data(Data::Continue)
-    };
+    let opcode = if first { OpCode::Data(Data::Text) } else { OpCode::Data(Data::Continue) };
     Message::Frame(Frame::message(data.as_bytes().to_vec(), opcode, last))
 }
 

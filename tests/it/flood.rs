@@ -33,15 +33,9 @@ async fn frames_over_the_rate_get_rate_limited_and_are_not_acted_on() {
     assert_eq!(acked, 4, "the burst of 5, less the join");
     assert_eq!(limited.len(), 6);
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    alice
-        .send(json!({"type": "history", "room": "lobby"}))
-        .await;
+    alice.send(json!({"type": "history", "room": "lobby"})).await;
     let history = alice.expect("history").await;
-    assert_eq!(
-        history["messages"].as_array().unwrap().len(),
-        4,
-        "limited frames stored nothing"
-    );
+    assert_eq!(history["messages"].as_array().unwrap().len(), 4, "limited frames stored nothing");
 }
 
 #[tokio::test]
@@ -73,8 +67,7 @@ async fn a_flooder_does_not_slow_the_others_in_its_room() {
     }
     for i in 0..5 {
         let text = format!("calm {i}");
-        calm.send(json!({"type": "say", "room": "lobby", "text": text, "ref": text}))
-            .await;
+        calm.send(json!({"type": "say", "room": "lobby", "text": text, "ref": text})).await;
         loop {
             let frame = calm.recv().await;
             assert_ne!(frame["type"], "error", "{frame}");
@@ -127,10 +120,7 @@ async fn a_client_that_stops_reading_is_closed_and_the_room_goes_on() {
             }
         }
     }
-    assert!(
-        reading.await.unwrap(),
-        "the reader got every message, and saw the stalled client go"
-    );
+    assert!(reading.await.unwrap(), "the reader got every message, and saw the stalled client go");
     let code = stalled.close_code().await;
     assert!(matches!(code, Some(CloseCode::Policy) | None), "{code:?}");
 }

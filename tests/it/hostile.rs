@@ -44,16 +44,9 @@ impl RawSocket {
         while !head.ends_with(b"\r\n\r\n") {
             head.push(stream.read_u8().await.unwrap());
         }
-        assert!(
-            head.starts_with(b"HTTP/1.1 101"),
-            "{}",
-            String::from_utf8_lossy(&head)
-        );
+        assert!(head.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&head));
         let mut socket = Self { stream };
-        assert!(
-            matches!(socket.read().await, Some((TEXT, _))),
-            "welcome first"
-        );
+        assert!(matches!(socket.read().await, Some((TEXT, _))), "welcome first");
         socket
     }
 
@@ -97,9 +90,7 @@ impl RawSocket {
             self.stream.read_exact(&mut payload).await.ok()?;
             Some((first & 0x0f, payload))
         };
-        tokio::time::timeout(TIMEOUT, read)
-            .await
-            .expect("an answer in time")
+        tokio::time::timeout(TIMEOUT, read).await.expect("an answer in time")
     }
 
     /// The first error or close the server answers with (pings skipped).
@@ -125,17 +116,11 @@ impl RawSocket {
 }
 
 fn error(code: &str) -> Answer {
-    Answer::Error {
-        code: code.into(),
-        reference: None,
-    }
+    Answer::Error { code: code.into(), reference: None }
 }
 
 fn error_with_ref(code: &str, reference: &str) -> Answer {
-    Answer::Error {
-        code: code.into(),
-        reference: Some(reference.into()),
-    }
+    Answer::Error { code: code.into(), reference: Some(reference.into()) }
 }
 
 fn text(value: Value) -> Vec<u8> {
@@ -173,12 +158,7 @@ async fn every_hostile_frame_gets_its_exact_answer_and_leaves_no_trace() {
             text(json!({"type": "fly", "ref": "c"})),
             error_with_ref("unknown_type", "c"),
         ),
-        (
-            "deeply nested",
-            TEXT,
-            "[".repeat(50_000).into_bytes(),
-            error("bad_json"),
-        ),
+        ("deeply nested", TEXT, "[".repeat(50_000).into_bytes(), error("bad_json")),
         (
             "nested inside a frame",
             TEXT,
@@ -239,30 +219,10 @@ async fn every_hostile_frame_gets_its_exact_answer_and_leaves_no_trace() {
             text(json!({"type": "direct", "to": "bob", "text": "\n \t"})),
             error("bad_request"),
         ),
-        (
-            "binary frame",
-            BINARY,
-            vec![0xff, 0x00],
-            error("bad_request"),
-        ),
-        (
-            "invalid UTF-8",
-            TEXT,
-            vec![b'{', 0xff, 0xfe, b'}'],
-            Answer::Close(1007),
-        ),
-        (
-            "oversized frame",
-            TEXT,
-            long(70_000).into_bytes(),
-            Answer::Close(1009),
-        ),
-        (
-            "continuation without a start",
-            CONTINUATION,
-            b"orphan".to_vec(),
-            Answer::Close(1002),
-        ),
+        ("binary frame", BINARY, vec![0xff, 0x00], error("bad_request")),
+        ("invalid UTF-8", TEXT, vec![b'{', 0xff, 0xfe, b'}'], Answer::Close(1007)),
+        ("oversized frame", TEXT, long(70_000).into_bytes(), Answer::Close(1009)),
+        ("continuation without a start", CONTINUATION, b"orphan".to_vec(), Answer::Close(1002)),
         ("over-long ping", PING, vec![0; 200], Answer::Close(1002)),
     ];
     for (what, opcode, payload, expected) in rows {
@@ -274,32 +234,19 @@ async fn every_hostile_frame_gets_its_exact_answer_and_leaves_no_trace() {
 
     // A frame that is not masked breaks the protocol.
     let mut socket = RawSocket::connect(&app).await;
-    socket
-        .write(TEXT, &text(json!({"type": "rooms"})), true, false)
-        .await;
+    socket.write(TEXT, &text(json!({"type": "rooms"})), true, false).await;
     let answer = socket.answer().await;
-    assert!(
-        matches!(answer, Answer::Close(1002) | Answer::Gone),
-        "unmasked: {answer:?}"
-    );
+    assert!(matches!(answer, Answer::Close(1002) | Answer::Gone), "unmasked: {answer:?}");
 
     // Frames after the client's close are not acted on.
     let mut socket = RawSocket::connect(&app).await;
     socket.send(CLOSE, &1000u16.to_be_bytes()).await;
-    socket
-        .send(TEXT, &text(json!({"type": "join", "room": "after-close"})))
-        .await;
-    assert!(matches!(
-        socket.answer().await,
-        Answer::Close(1000) | Answer::Gone
-    ));
+    socket.send(TEXT, &text(json!({"type": "join", "room": "after-close"}))).await;
+    assert!(matches!(socket.answer().await, Answer::Close(1000) | Answer::Gone));
 
     // The server is fine, and stored nothing of all that.
     let mut alice = app.member("alice", "lobby").await;
     assert_eq!(alice.say("lobby", "all good").await["id"], 1);
     let rooms = get(app.url("/api/rooms")).await.json();
-    assert_eq!(
-        rooms,
-        json!([{"name": "lobby", "members": 1, "messages": 1}])
-    );
+    assert_eq!(rooms, json!([{"name": "lobby", "members": 1, "messages": 1}]));
 }

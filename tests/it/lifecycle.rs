@@ -14,9 +14,7 @@ async fn rooms_and_history_survive_a_restart_and_ids_continue() {
     let mut alice = app.member("alice", "lobby").await;
     alice.say("lobby", "before restart").await;
     alice.join("quiet").await;
-    alice
-        .send(json!({"type": "direct", "to": "bob", "text": "dm"}))
-        .await;
+    alice.send(json!({"type": "direct", "to": "bob", "text": "dm"})).await;
     alice.expect("message").await;
     app.stop().await;
 
@@ -30,9 +28,7 @@ async fn rooms_and_history_survive_a_restart_and_ids_continue() {
     let joined = alice.join("lobby").await;
     assert_eq!(joined["history"][0]["text"], "before restart");
     assert_eq!(alice.say("lobby", "after restart").await["id"], 2);
-    alice
-        .send(json!({"type": "direct", "to": "bob", "text": "dm 2"}))
-        .await;
+    alice.send(json!({"type": "direct", "to": "bob", "text": "dm 2"})).await;
     assert_eq!(alice.expect("message").await["id"], 2);
 }
 
@@ -98,13 +94,8 @@ async fn graceful_shutdown_acknowledges_everything_received_then_closes_with_100
     expect_acks_then_going_away(&mut alice, acked, 200).await;
     app.stop().await;
     let app = TestApp::spawn_on(dir, |_| {});
-    let page = get(app.url("/api/rooms/lobby/messages?limit=1"))
-        .await
-        .json();
-    assert_eq!(
-        page["messages"][0]["id"], 200,
-        "every acknowledged message is stored"
-    );
+    let page = get(app.url("/api/rooms/lobby/messages?limit=1")).await.json();
+    assert_eq!(page["messages"][0]["id"], 200, "every acknowledged message is stored");
 }
 
 #[tokio::test]
@@ -149,19 +140,11 @@ async fn frames_in_flight_at_shutdown_are_each_acknowledged_or_refused() {
     let acted = acked.len() as u64;
     assert!(acted > 0);
     assert_eq!(acked, (0..acted).map(|r| (r, r + 1)).collect::<Vec<_>>());
-    assert_eq!(
-        refused,
-        (acted..acted + refused.len() as u64).collect::<Vec<_>>()
-    );
+    assert_eq!(refused, (acted..acted + refused.len() as u64).collect::<Vec<_>>());
     app.stop().await;
     let app = TestApp::spawn_on(dir, |_| {});
-    let page = get(app.url("/api/rooms/lobby/messages?limit=1"))
-        .await
-        .json();
-    assert_eq!(
-        page["messages"][0]["id"], acted,
-        "exactly the acknowledged messages are stored"
-    );
+    let page = get(app.url("/api/rooms/lobby/messages?limit=1")).await.json();
+    assert_eq!(page["messages"][0]["id"], acted, "exactly the acknowledged messages are stored");
 }
 
 #[tokio::test]
@@ -174,32 +157,16 @@ async fn a_locked_database_gets_internal_and_takes_no_id() {
     assert_eq!(alice.say("lobby", "first").await["id"], 1);
     let mut locker = SqliteConnection::establish(&app.database().to_string_lossy()).unwrap();
     locker.batch_execute("BEGIN EXCLUSIVE").unwrap();
-    alice
-        .send(json!({"type": "say", "room": "lobby", "text": "blocked", "ref": "b"}))
-        .await;
+    alice.send(json!({"type": "say", "room": "lobby", "text": "blocked", "ref": "b"})).await;
     let error = alice.expect("error").await;
-    assert_eq!(
-        (error["code"].as_str(), error["ref"].as_str()),
-        (Some("internal"), Some("b"))
-    );
+    assert_eq!((error["code"].as_str(), error["ref"].as_str()), (Some("internal"), Some("b")));
     // Reads go on while writes fail.
-    alice
-        .send(json!({"type": "history", "room": "lobby"}))
-        .await;
-    assert_eq!(
-        alice.expect("history").await["messages"][0]["text"],
-        "first"
-    );
+    alice.send(json!({"type": "history", "room": "lobby"})).await;
+    assert_eq!(alice.expect("history").await["messages"][0]["text"], "first");
     assert_eq!(get(app.url("/healthz")).await.status, 200);
     locker.batch_execute("COMMIT").unwrap();
-    assert_eq!(
-        alice.say("lobby", "after").await["id"],
-        2,
-        "the failed message took no id"
-    );
-    alice
-        .send(json!({"type": "history", "room": "lobby"}))
-        .await;
+    assert_eq!(alice.say("lobby", "after").await["id"], 2, "the failed message took no id");
+    alice.send(json!({"type": "history", "room": "lobby"})).await;
     let texts: Vec<_> = alice.expect("history").await["messages"]
         .as_array()
         .unwrap()

@@ -49,9 +49,7 @@ async fn senders_direct_messages_and_case_do_not_mention() {
     assert_eq!(posted.status, 201);
     alice.expect("message").await;
     alice_outside.expect_silence(QUIET).await;
-    alice
-        .send(json!({"type": "direct", "to": "bob", "text": "hey @bob"}))
-        .await;
+    alice.send(json!({"type": "direct", "to": "bob", "text": "hey @bob"})).await;
     alice.expect("message").await;
     assert_eq!(bob.expect("message").await["room"], "@alice+bob");
     bob.expect_silence(QUIET).await;
@@ -82,11 +80,9 @@ async fn an_offline_user_gets_the_mention_right_after_welcome_once() {
 async fn a_http_post_mentions_too() {
     let app = TestApp::spawn();
     let mut dave = app.client("dave").await;
-    let response = post(
-        app.url("/api/rooms/ops/messages"),
-        json!({"from": "bot", "text": "@dave deployed"}),
-    )
-    .await;
+    let response =
+        post(app.url("/api/rooms/ops/messages"), json!({"from": "bot", "text": "@dave deployed"}))
+            .await;
     assert_eq!(response.status, 201);
     assert_eq!(dave.expect("mention").await["from"], "bot");
 }

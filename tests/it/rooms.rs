@@ -14,9 +14,7 @@ async fn joined_lists_sorted_members_and_empty_history() {
     let _carol = app.member("carol", "lobby").await;
     let _bob = app.member("bob", "lobby").await;
     let mut alice = app.client("alice").await;
-    alice
-        .send(json!({"type": "join", "room": "lobby", "ref": "j1"}))
-        .await;
+    alice.send(json!({"type": "join", "room": "lobby", "ref": "j1"})).await;
     let joined = alice.expect("joined").await;
     assert_eq!(
         joined,
@@ -36,12 +34,8 @@ async fn presence_announces_a_names_first_join_and_last_leave() {
     );
     let tab2 = app.member("alice", "lobby").await;
     bob.expect_silence(QUIET).await; // a second tab is not news
-    tab1.send(json!({"type": "leave", "room": "lobby", "ref": "l1"}))
-        .await;
-    assert_eq!(
-        tab1.expect("left").await,
-        json!({"type": "left", "room": "lobby", "ref": "l1"})
-    );
+    tab1.send(json!({"type": "leave", "room": "lobby", "ref": "l1"})).await;
+    assert_eq!(tab1.expect("left").await, json!({"type": "left", "room": "lobby", "ref": "l1"}));
     bob.expect_silence(QUIET).await; // alice is still there in tab 2
     tab2.close().await;
     assert_eq!(
@@ -67,13 +61,8 @@ async fn typing_reaches_the_other_members_only() {
     alice.expect_silence(QUIET).await;
     alice_tab.skip_to("presence").await;
     alice_tab.expect_silence(QUIET).await;
-    let error = bob
-        .error_for(json!({"type": "typing", "room": "elsewhere", "ref": "t"}))
-        .await;
-    assert_eq!(
-        (error["code"].as_str(), error["ref"].as_str()),
-        (Some("not_in_room"), Some("t"))
-    );
+    let error = bob.error_for(json!({"type": "typing", "room": "elsewhere", "ref": "t"})).await;
+    assert_eq!((error["code"].as_str(), error["ref"].as_str()), (Some("not_in_room"), Some("t")));
 }
 
 #[tokio::test]
@@ -102,9 +91,7 @@ async fn who_works_for_any_room() {
         carol.expect("members").await,
         json!({"type": "members", "room": "lobby", "members": ["amy", "bob"]})
     );
-    carol
-        .send(json!({"type": "who", "room": "nowhere", "ref": "w"}))
-        .await;
+    carol.send(json!({"type": "who", "room": "nowhere", "ref": "w"})).await;
     assert_eq!(
         carol.expect("members").await,
         json!({"type": "members", "room": "nowhere", "members": [], "ref": "w"})
@@ -133,13 +120,9 @@ async fn conversations_cannot_be_joined_left_said_to_or_asked_who() {
     let app = TestApp::spawn();
     let mut alice = app.client("alice").await;
     for kind in ["join", "leave", "who"] {
-        let error = alice
-            .error_for(json!({"type": kind, "room": "@alice+bob"}))
-            .await;
+        let error = alice.error_for(json!({"type": kind, "room": "@alice+bob"})).await;
         assert_eq!(error["code"], "bad_request", "{kind}");
     }
-    let error = alice
-        .error_for(json!({"type": "say", "room": "@alice+bob", "text": "x"}))
-        .await;
+    let error = alice.error_for(json!({"type": "say", "room": "@alice+bob", "text": "x"})).await;
     assert_eq!(error["code"], "bad_request");
 }

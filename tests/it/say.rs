@@ -15,17 +15,11 @@ async fn a_message_reaches_every_session_in_the_room_and_only_the_sender_gets_th
     let mut outsider = app.client("carol").await;
     alice.skip_to("presence").await;
     alice_tab.skip_to("presence").await;
-    alice
-        .send(json!({"type": "say", "room": "lobby", "text": "hello", "ref": "m1"}))
-        .await;
+    alice.send(json!({"type": "say", "room": "lobby", "text": "hello", "ref": "m1"})).await;
     let ack = alice.expect("message").await;
     assert_eq!(ack["ref"], "m1");
     assert_eq!(
-        (
-            ack["id"].as_u64(),
-            ack["room"].as_str(),
-            ack["from"].as_str()
-        ),
+        (ack["id"].as_u64(), ack["room"].as_str(), ack["from"].as_str()),
         (Some(1), Some("lobby"), Some("alice"))
     );
     assert_eq!(ack["text"], "hello");
@@ -36,10 +30,7 @@ async fn a_message_reaches_every_session_in_the_room_and_only_the_sender_gets_th
     );
     for other in [&mut alice_tab, &mut bob] {
         let copy = other.expect("message").await;
-        assert!(
-            copy.get("ref").is_none(),
-            "only the sender's copy has the ref"
-        );
+        assert!(copy.get("ref").is_none(), "only the sender's copy has the ref");
         assert_eq!(copy["id"], 1);
         assert_eq!(copy["ts"], ack["ts"]);
     }
@@ -52,13 +43,7 @@ async fn ids_count_from_one_per_room_without_holes() {
     let mut alice = app.member("alice", "one").await;
     alice.join("two").await;
     let mut ids = Vec::new();
-    for (room, text) in [
-        ("one", "a"),
-        ("two", "b"),
-        ("one", "c"),
-        ("one", "d"),
-        ("two", "e"),
-    ] {
+    for (room, text) in [("one", "a"), ("two", "b"), ("one", "c"), ("one", "d"), ("two", "e")] {
         ids.push(alice.say(room, text).await["id"].as_u64().unwrap());
     }
     assert_eq!(ids, [1, 1, 2, 3, 2]);
@@ -77,9 +62,7 @@ async fn every_session_sees_a_rooms_messages_in_id_order() {
     }
     for round in 0..20 {
         for sender in senders.iter_mut() {
-            sender
-                .send(json!({"type": "say", "room": "busy", "text": format!("m{round}")}))
-                .await;
+            sender.send(json!({"type": "say", "room": "busy", "text": format!("m{round}")})).await;
         }
     }
     let mut last = 0;
@@ -97,9 +80,7 @@ async fn a_message_survives_the_senders_leaving_before_its_ack() {
     let mut alice = app.member("alice", "lobby").await;
     let mut bob = app.member("bob", "lobby").await;
     alice.skip_to("presence").await;
-    alice
-        .send(json!({"type": "say", "room": "lobby", "text": "bye", "ref": "r"}))
-        .await;
+    alice.send(json!({"type": "say", "room": "lobby", "text": "bye", "ref": "r"})).await;
     alice.send(json!({"type": "leave", "room": "lobby"})).await;
     let mut frames = [alice.recv().await, alice.recv().await];
     frames.sort_by_key(|frame| frame["type"].as_str().unwrap_or_default().to_owned());

@@ -18,9 +18,7 @@ fn secured() -> TestApp {
 
 fn token_for(name: &str) -> String {
     let name = UserName::parse(name).unwrap();
-    Tokens::new(&Secret::new(SECRET))
-        .mint(&name, Duration::from_secs(3600))
-        .unwrap()
+    Tokens::new(&Secret::new(SECRET)).mint(&name, Duration::from_secs(3600)).unwrap()
 }
 
 fn expired_token(name: &str) -> String {
@@ -32,10 +30,7 @@ fn expired_token(name: &str) -> String {
     let key = jsonwebtoken::EncodingKey::from_secret(SECRET.as_bytes());
     jsonwebtoken::encode(
         &jsonwebtoken::Header::default(),
-        &Claims {
-            sub: name,
-            exp: 1_000_000,
-        },
+        &Claims { sub: name, exp: 1_000_000 },
         &key,
     )
     .unwrap()
@@ -46,11 +41,7 @@ async fn with_a_secret_the_token_names_the_user() {
     let app = secured();
     let url = app.ws_url(&format!("?name=mallory&token={}", token_for("alice")));
     let mut client = TestClient::connect(&url).await;
-    assert_eq!(
-        client.expect("welcome").await["name"],
-        "alice",
-        "the name parameter is ignored"
-    );
+    assert_eq!(client.expect("welcome").await["name"], "alice", "the name parameter is ignored");
 }
 
 #[tokio::test]
@@ -100,19 +91,13 @@ async fn posts_need_a_bearer_token_for_their_own_user() {
     assert_eq!(post_with(None).await.unwrap(), 401);
     assert_eq!(post_with(Some("garbage".into())).await.unwrap(), 401);
     assert_eq!(post_with(Some(expired_token("bot"))).await.unwrap(), 401);
-    assert_eq!(
-        post_with(Some(token_for("mallory"))).await.unwrap(),
-        403,
-        "only as oneself"
-    );
+    assert_eq!(post_with(Some(token_for("mallory"))).await.unwrap(), 403, "only as oneself");
     assert_eq!(post_with(Some(token_for("bot"))).await.unwrap(), 201);
 }
 
 async fn upgrade_from(app: &TestApp, origin: &str) -> Result<(), u16> {
     let mut request = app.ws_url("?name=alice").into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("Origin", origin.parse().unwrap());
+    request.headers_mut().insert("Origin", origin.parse().unwrap());
     match tokio_tungstenite::connect_async(request).await {
         Ok(_) => Ok(()),
         Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
@@ -127,10 +112,7 @@ async fn browsers_of_other_origins_are_refused() {
     let app = TestApp::spawn_with(|config| {
         config.allowed_origins = vec!["https://chat.example.com".into()]
     });
-    assert_eq!(
-        upgrade_from(&app, &format!("http://{}", app.address)).await,
-        Ok(())
-    );
+    assert_eq!(upgrade_from(&app, &format!("http://{}", app.address)).await, Ok(()));
     assert_eq!(upgrade_from(&app, "https://chat.example.com").await, Ok(()));
     assert_eq!(upgrade_from(&app, "https://evil.example").await, Err(403));
     assert_eq!(upgrade_from(&app, "http://127.0.0.1:1").await, Err(403));
@@ -143,11 +125,7 @@ async fn refusals_come_in_the_contracts_order() {
         config.auth_secret = Some(Secret::new(SECRET));
         config.max_connections = Some(0);
     });
-    assert_eq!(
-        upgrade_from(&app, "https://evil.example").await,
-        Err(403),
-        "origin before token"
-    );
+    assert_eq!(upgrade_from(&app, "https://evil.example").await, Err(403), "origin before token");
     let (status, _) = refused_upgrade(&app.ws_url("?name=bad%20name")).await;
     assert_eq!(status, 401, "token before name");
     let (status, _) = refused_upgrade(&app.ws_url(&format!("?token={}", token_for("alice")))).await;
@@ -184,13 +162,8 @@ async fn a_session_may_be_in_a_bounded_number_of_rooms() {
     alice.join("one").await;
     alice.join("two").await;
     alice.join("two").await; // rejoining is not a new room
-    let error = alice
-        .error_for(json!({"type": "join", "room": "three", "ref": "j"}))
-        .await;
-    assert_eq!(
-        (error["code"].as_str(), error["ref"].as_str()),
-        (Some("bad_request"), Some("j"))
-    );
+    let error = alice.error_for(json!({"type": "join", "room": "three", "ref": "j"})).await;
+    assert_eq!((error["code"].as_str(), error["ref"].as_str()), (Some("bad_request"), Some("j")));
     alice.send(json!({"type": "leave", "room": "one"})).await;
     alice.expect("left").await;
     alice.join("three").await;

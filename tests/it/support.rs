@@ -54,9 +54,7 @@ impl TestApp {
         let thread = std::thread::spawn(move || {
             actix_web::rt::System::new().block_on(async move {
                 let application = Application::build(config).await.expect("the server starts");
-                address_tx
-                    .send(application.address())
-                    .expect("the test waits for the address");
+                address_tx.send(application.address()).expect("the test waits for the address");
                 application
                     .run_until_stopped(async move {
                         let _ = stop_rx.await;
@@ -64,15 +62,8 @@ impl TestApp {
                     .await
             })
         });
-        let address = address_rx
-            .recv_timeout(TIMEOUT)
-            .expect("the server reports its address");
-        Self {
-            address,
-            dir,
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        }
+        let address = address_rx.recv_timeout(TIMEOUT).expect("the server reports its address");
+        Self { address, dir, stop: Some(stop_tx), thread: Some(thread) }
     }
 
     /// Shuts the server down gracefully and waits until it has stopped.
@@ -141,13 +132,9 @@ pub struct TestClient {
 
 impl TestClient {
     pub async fn connect(url: &str) -> Self {
-        let (socket, _) = tokio_tungstenite::connect_async(url)
-            .await
-            .expect("the upgrade succeeds");
-        Self {
-            socket,
-            session: String::new(),
-        }
+        let (socket, _) =
+            tokio_tungstenite::connect_async(url).await.expect("the upgrade succeeds");
+        Self { socket, session: String::new() }
     }
 
     /// Connects over a socket whose receive buffer is `bytes` (which also
@@ -165,10 +152,7 @@ impl TestClient {
         let (socket, _) = tokio_tungstenite::client_async(url, MaybeTlsStream::Plain(stream))
             .await
             .expect("the upgrade succeeds");
-        Self {
-            socket,
-            session: String::new(),
-        }
+        Self { socket, session: String::new() }
     }
 
     pub async fn send(&mut self, frame: Value) {
@@ -253,14 +237,9 @@ impl TestClient {
     /// Says `text` in `room` and returns the acknowledgement.
     pub async fn say(&mut self, room: &str, text: &str) -> Value {
         let reference = format!("say-{text}");
-        self.send(json!({"type": "say", "room": room, "text": text, "ref": reference}))
-            .await;
+        self.send(json!({"type": "say", "room": room, "text": text, "ref": reference})).await;
         let ack = self.expect("message").await;
-        assert_eq!(
-            ack["ref"],
-            reference.as_str(),
-            "the sender's copy carries the ref"
-        );
+        assert_eq!(ack["ref"], reference.as_str(), "the sender's copy carries the ref");
         ack
     }
 
@@ -282,9 +261,8 @@ impl TestClient {
     /// The next text frame, or `None` once the connection is closed.
     pub async fn next_frame(&mut self) -> Option<Value> {
         loop {
-            let next = tokio::time::timeout(TIMEOUT, self.socket.next())
-                .await
-                .expect("a frame in time");
+            let next =
+                tokio::time::timeout(TIMEOUT, self.socket.next()).await.expect("a frame in time");
             match next {
                 Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).ok(),
                 Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
@@ -304,10 +282,7 @@ pub async fn refused_upgrade(url: &str) -> (u16, String) {
         Ok(_) => panic!("the upgrade to {url} should have been refused"),
         Err(tungstenite::Error::Http(response)) => {
             let body = response.body().clone().unwrap_or_default();
-            (
-                response.status().as_u16(),
-                String::from_utf8_lossy(&body).into_owned(),
-            )
+            (response.status().as_u16(), String::from_utf8_lossy(&body).into_owned())
         }
         Err(other) => panic!("unexpected error {other}"),
     }
@@ -332,10 +307,7 @@ fn into_response(result: Result<ureq::Response, ureq::Error>) -> Response {
         Err(error) => panic!("HTTP request failed: {error}"),
     };
     let status = response.status();
-    Response {
-        status,
-        body: response.into_string().expect("a text body"),
-    }
+    Response { status, body: response.into_string().expect("a text body") }
 }
 
 pub async fn get(url: String) -> Response {
@@ -352,12 +324,7 @@ pub async fn post(url: String, body: Value) -> Response {
 
 /// The ids of a list of messages.
 pub fn ids(messages: &Value) -> Vec<u64> {
-    messages
-        .as_array()
-        .expect("a list")
-        .iter()
-        .map(|m| m["id"].as_u64().expect("an id"))
-        .collect()
+    messages.as_array().expect("a list").iter().map(|m| m["id"].as_u64().expect("an id")).collect()
 }
 
 /// The `walkie` binary, run as a child process on a database in `dir`;
@@ -373,14 +340,7 @@ impl Server {
     pub fn start(dir: &Path) -> Self {
         use std::io::{BufRead, BufReader};
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_walkie"))
-            .args([
-                "--bind",
-                "127.0.0.1:0",
-                "--rate",
-                "100000",
-                "--burst",
-                "100000",
-            ])
+            .args(["--bind", "127.0.0.1:0", "--rate", "100000", "--burst", "100000"])
             .arg("--database-url")
             .arg(database_path(dir))
             .env("RUST_LOG", "info")
@@ -396,18 +356,10 @@ impl Server {
                 }
             }
         });
-        let mut server = Self {
-            child,
-            address: String::new(),
-        };
-        server.address = address_rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the listening line");
-        assert!(
-            !server.address.ends_with(":0"),
-            "the real port is logged: {}",
-            server.address
-        );
+        let mut server = Self { child, address: String::new() };
+        server.address =
+            address_rx.recv_timeout(Duration::from_secs(20)).expect("the listening line");
+        assert!(!server.address.ends_with(":0"), "the real port is logged: {}", server.address);
         server
     }
 
@@ -436,10 +388,7 @@ impl Server {
             if let Some(status) = self.child.try_wait().expect("the child can be waited for") {
                 return status;
             }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "walkie did not exit in time"
-            );
+            assert!(std::time::Instant::now() < deadline, "walkie did not exit in time");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
