@@ -15,6 +15,7 @@
 //! | [`walkie`](mod@walkie) | [`Walkie`]: the running actors, for `main` and embedding apps |
 //! | [`config`] | command-line flags and environment variables |
 //! | [`access`] | who may connect: origins, tokens, connection limit |
+//! | [`admin`] | `walkie rooms` and `walkie history`: tables for operators |
 //! | [`domain`] | validated values: names, rooms, texts, ids |
 //! | [`protocol`] | client commands and server frames as serde types |
 //! | [`error`] | client-facing errors and their codes, in one place |
@@ -36,6 +37,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod access;
+pub mod admin;
 pub mod app;
 pub mod chat;
 pub mod config;

@@ -23,6 +23,24 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Lists the stored rooms with their message counts.
+    Rooms {
+        #[arg(long, env = "DATABASE_URL", default_value = "walkie.db")]
+        database_url: String,
+    },
+    /// Prints a room's stored messages (or a direct conversation's, `@a+b`).
+    History {
+        /// The room.
+        room: String,
+        /// How many of the latest messages (1 to 200).
+        #[arg(long, default_value_t = 50)]
+        limit: u64,
+        /// Only messages before this id, to page back.
+        #[arg(long)]
+        before: Option<u64>,
+        #[arg(long, env = "DATABASE_URL", default_value = "walkie.db")]
+        database_url: String,
+    },
     /// Prints a token (JWT) for a user, for servers run with --auth-secret.
     Token {
         /// The user's name (the token's `sub`).
@@ -35,6 +53,21 @@ enum Command {
         #[arg(long, env = "WALKIE_AUTH_SECRET", hide_env_values = true)]
         auth_secret: Secret,
     },
+}
+
+/// Prints what an admin subcommand made: the table is the command's output.
+#[allow(clippy::print_stdout)]
+fn print_report(report: Result<String, walkie::admin::AdminError>) -> std::process::ExitCode {
+    match report {
+        Ok(table) => {
+            print!("{table}");
+            std::process::ExitCode::SUCCESS
+        }
+        Err(error) => {
+            log::error!("{error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }
 
 /// `walkie token`: the token is the command's output, on stdout.
@@ -77,8 +110,17 @@ async fn shutdown_signal() {
 async fn main() -> std::process::ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).init();
     let cli = Cli::parse();
-    if let Some(Command::Token { sub, ttl, auth_secret }) = &cli.command {
-        return print_token(sub, *ttl, auth_secret);
+    match &cli.command {
+        Some(Command::Token { sub, ttl, auth_secret }) => {
+            return print_token(sub, *ttl, auth_secret)
+        }
+        Some(Command::Rooms { database_url }) => {
+            return print_report(walkie::admin::rooms(database_url));
+        }
+        Some(Command::History { room, limit, before, database_url }) => {
+            return print_report(walkie::admin::history(database_url, room, *limit, *before));
+        }
+        None => {}
     }
     let application = match Application::build(cli.config).await {
         Ok(application) => application,

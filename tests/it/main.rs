@@ -4,6 +4,7 @@
 
 mod support;
 
+mod admin;
 mod connecting;
 mod crash;
 mod direct;
