@@ -13,6 +13,18 @@ use crate::walkie::{StartError, Walkie};
 /// How long graceful shutdown waits for connections to finish.
 const SHUTDOWN_TIMEOUT_SECS: u64 = 5;
 
+/// Makes the kernel abort a connection whose sent data stays unacknowledged
+/// for `timeout`: a client that stops reading (zero window) would otherwise
+/// hold its socket, and its `--max-connections` slot, forever, since actix
+/// stops running a session whose socket takes no data.
+fn abort_stalled_sockets(connection: &dyn std::any::Any, timeout: std::time::Duration) {
+    if let Some(stream) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+        if let Err(error) = socket2::SockRef::from(stream).set_tcp_user_timeout(Some(timeout)) {
+            log::warn!("cannot set TCP_USER_TIMEOUT on a connection: {error}");
+        }
+    }
+}
+
 /// A bound, not yet running, server.
 pub struct Application {
     server: Server,
@@ -26,10 +38,13 @@ impl Application {
     pub async fn build(config: Config) -> Result<Self, StartError> {
         log::info!("starting walkie {} with {config:?}", env!("CARGO_PKG_VERSION"));
         let walkie = Walkie::start(&config)?;
+        let user_timeout = config.limits().client_timeout * 3;
         let routes = walkie.clone();
         let mut server = HttpServer::new(move || {
-            App::new().wrap(Logger::new("%a \"%r\" %s %Dms")).configure(routes.routes())
+            // The path only: query strings may carry tokens.
+            App::new().wrap(Logger::new("%a %U %s %Dms")).configure(routes.routes())
         })
+        .on_connect(move |connection, _| abort_stalled_sockets(connection, user_timeout))
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
         if let Some(workers) = config.workers {

@@ -487,3 +487,11 @@ if (params.has("name")) {
   $('[data-testid="signin-name"]').value = params.get("name");
   signIn(params.get("name"), params.get("token") ?? "");
 }
+
+// For tests and the curious: the live connection (`walkieDebug.socket.close()`
+// simulates a dropped network).
+window.walkieDebug = {
+  get socket() {
+    return state.socket;
+  },
+};

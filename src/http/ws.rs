@@ -5,18 +5,17 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
-use serde::Deserialize;
 
 use crate::access::Refusal;
 use crate::domain::UserName;
 use crate::session::WsSession;
 use crate::Walkie;
 
-/// Query parameters of the upgrade request.
-#[derive(Debug, Deserialize)]
-struct UpgradeParams {
-    name: Option<String>,
-    token: Option<String>,
+/// The first value of `key` in a query string. Parsing is lenient (as
+/// browsers are): a repeated or odd parameter never hides the token check.
+fn query_param(query: &str, key: &str) -> Option<String> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    pairs.into_iter().find(|(name, _)| name == key).map(|(_, value)| value)
 }
 
 /// Refuses with a plain-text reason, before the upgrade.
@@ -50,15 +49,12 @@ pub async fn upgrade(
     if let Err(refusal) = access.check_origin(origin, header_value(&request, header::HOST)) {
         return Ok(refuse(&refusal));
     }
-    let params = match web::Query::<UpgradeParams>::from_query(request.query_string()) {
-        Ok(params) => params.into_inner(),
-        Err(error) => return Ok(refuse(&Refusal::Name(format!("invalid query string: {error}")))),
-    };
-    let token = params.token.as_deref().or_else(|| bearer_token(&request));
-    let name = match access.authenticate(token) {
+    let query = request.query_string();
+    let token = query_param(query, "token");
+    let name = match access.authenticate(token.as_deref().or_else(|| bearer_token(&request))) {
         Err(refusal) => return Ok(refuse(&refusal)),
         Ok(Some(name)) => name,
-        Ok(None) => match params.name.map(UserName::parse).transpose() {
+        Ok(None) => match query_param(query, "name").map(UserName::parse).transpose() {
             Ok(name) => name.unwrap_or_else(UserName::guest),
             Err(reason) => return Ok(refuse(&Refusal::Name(reason))),
         },

@@ -32,19 +32,25 @@ impl WsSession {
     /// A frame from the server: held while its room's history loads,
     /// dropped if the history already held it or the session left the room.
     pub(super) fn on_deliver(&mut self, delivery: Delivery, ctx: &mut Ctx) {
+        // An acknowledgement answers the client's own frame: it is never
+        // held back (a held frame is lost if the join fails or the session
+        // closes first) nor dropped, but it does count as passed on.
         if let Some(room) = delivery.room.as_deref() {
+            let acknowledgement = delivery.acknowledgement;
             match self.rooms.get_mut(room) {
-                Some(RoomState::Joining { held, .. }) => return held.push(delivery),
+                Some(RoomState::Joining { held, .. }) if !acknowledgement => {
+                    return held.push(delivery);
+                }
                 Some(RoomState::Joined { last_id }) => {
                     if let Some(id) = delivery.id {
-                        if id <= *last_id && !delivery.acknowledgement {
+                        if id <= *last_id && !acknowledgement {
                             return; // already sent, in `joined.history`
                         }
                         *last_id = (*last_id).max(id);
                     }
                 }
-                None if !delivery.acknowledgement => return, // left the room
-                None => {}
+                None if !acknowledgement => return, // left the room
+                _ => {}
             }
         }
         self.send_frame(ctx, delivery.frame);

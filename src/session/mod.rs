@@ -186,7 +186,11 @@ impl WsSession {
         self.send_frame(ctx, encode(&ServerEvent::error(error, reference)));
     }
 
+    /// Closes the connection, after anything held back for the client.
     fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: ws::CloseCode, why: &str) {
+        for frame in self.held.take().unwrap_or_default() {
+            ctx.text(frame);
+        }
         ctx.close(Some(ws::CloseReason { code, description: Some(why.to_owned()) }));
         ctx.stop();
     }
@@ -372,7 +376,13 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
                     self.on_message(text, data, ctx);
                 }
             }
-            ws::Message::Ping(payload) => ctx.pong(&payload),
+            ws::Message::Ping(payload) => {
+                // Pings take a token too: a client that floods pings and
+                // never reads would otherwise pile up pongs.
+                if self.admit(None, ctx) {
+                    ctx.pong(&payload);
+                }
+            }
             ws::Message::Pong(_) | ws::Message::Nop => {}
             ws::Message::Close(reason) => {
                 ctx.close(reason);

@@ -1,6 +1,8 @@
 //! A crash of the server (kill -9) loses no acknowledged message.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -13,6 +15,7 @@ async fn send_until_killed(
     mut client: TestClient,
     name: String,
     count: usize,
+    progress: Arc<AtomicUsize>,
 ) -> HashMap<String, u64> {
     let mut acked = HashMap::new();
     for i in 0..count {
@@ -21,6 +24,7 @@ async fn send_until_killed(
         while let Some(frame) = client.try_next_frame(Duration::from_millis(1)).await {
             record(&mut acked, &frame);
         }
+        progress.store(acked.len(), Ordering::Relaxed);
     }
     while let Some(frame) = client.next_frame().await {
         record(&mut acked, &frame);
@@ -59,12 +63,19 @@ async fn every_acknowledged_message_survives_kill_9_exactly_once() {
         let mut client = TestClient::connect(&server.ws_url(&format!("?name={name}"))).await;
         client.expect("welcome").await;
         client.join("busy").await;
-        senders.push(tokio::spawn(send_until_killed(client, name.to_owned(), 2000)));
+        let progress = Arc::new(AtomicUsize::new(0));
+        let task = send_until_killed(client, name.to_owned(), 2000, progress.clone());
+        senders.push((tokio::spawn(task), progress));
     }
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Kill while messages are in flight, once each sender has some acknowledged.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while senders.iter().any(|(_, progress)| progress.load(Ordering::Relaxed) < 20) {
+        assert!(tokio::time::Instant::now() < deadline, "no acknowledgements");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     server.signal("KILL");
     let mut acked = HashMap::new();
-    for sender in senders {
+    for (sender, _) in senders {
         acked.extend(sender.await.unwrap());
     }
     assert!(!acked.is_empty(), "some messages were acknowledged before the kill");

@@ -138,13 +138,12 @@ async fn frames_in_flight_at_shutdown_are_each_acknowledged_or_refused() {
     refused.sort();
     // The session acted on a prefix of what it read, and refused the rest.
     let acted = acked.len() as u64;
-    assert!(acted > 0);
     assert_eq!(acked, (0..acted).map(|r| (r, r + 1)).collect::<Vec<_>>());
     assert_eq!(refused, (acted..acted + refused.len() as u64).collect::<Vec<_>>());
     app.stop().await;
     let app = TestApp::spawn_on(dir, |_| {});
-    let page = get(app.url("/api/rooms/lobby/messages?limit=1")).await.json();
-    assert_eq!(page["messages"][0]["id"], acted, "exactly the acknowledged messages are stored");
+    let rooms = get(app.url("/api/rooms")).await.json();
+    assert_eq!(rooms[0]["messages"], acted, "exactly the acknowledged messages are stored");
 }
 
 #[tokio::test]

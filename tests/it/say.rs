@@ -38,6 +38,18 @@ async fn a_message_reaches_every_session_in_the_room_and_only_the_sender_gets_th
 }
 
 #[tokio::test]
+async fn a_say_sent_right_behind_its_join_is_acknowledged() {
+    let app = TestApp::spawn();
+    let mut alice = app.client("alice").await;
+    alice.send(json!({"type": "join", "room": "lobby", "ref": "j"})).await;
+    alice.send(json!({"type": "say", "room": "lobby", "text": "hi", "ref": "s"})).await;
+    let mut refs = vec![alice.recv().await["ref"].clone(), alice.recv().await["ref"].clone()];
+    refs.sort_by_key(|r| r.to_string());
+    assert_eq!(refs, [json!("j"), json!("s")]);
+    alice.expect_silence(Duration::from_millis(300)).await;
+}
+
+#[tokio::test]
 async fn ids_count_from_one_per_room_without_holes() {
     let app = TestApp::spawn();
     let mut alice = app.member("alice", "one").await;

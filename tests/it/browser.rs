@@ -1,0 +1,269 @@
+//! The web client in a real browser: headless Chromium driven through
+//! chromedriver (WebDriver). Screenshots land in `target/browser-screenshots`.
+//!
+//! These tests need `chromium` and `chromium-driver` (Debian packages);
+//! `scripts/test` installs them. Without them the tests fail: they never
+//! skip.
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::elements::Element;
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::support::TestApp;
+
+const WAIT: Duration = Duration::from_secs(15);
+
+/// A chromedriver process on a free port, killed when dropped.
+struct Chromedriver {
+    child: Child,
+    port: u16,
+    profiles: tempfile::TempDir,
+}
+
+impl Chromedriver {
+    async fn start() -> Self {
+        let binary = ["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]
+            .into_iter()
+            .find(|path| std::path::Path::new(path).exists())
+            .expect("chromedriver is not installed: run scripts/test, which installs chromium and chromium-driver");
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let child = Command::new(binary)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts");
+        let driver = Self { child, port, profiles: tempfile::TempDir::new().unwrap() };
+        eventually("chromedriver listens", || async move {
+            tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+        })
+        .await;
+        driver
+    }
+
+    /// A new headless browser window.
+    async fn browser(&self, name: &str) -> Browser {
+        let profile = self.profiles.path().join(name);
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                    "--disable-quic", "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync", "--window-size=1100,800",
+                    format!("--user-data-dir={}", profile.display()),
+                ],
+            },
+        });
+        let capabilities = capabilities.as_object().unwrap().clone();
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{}", self.port))
+            .await
+            .expect("a browser session");
+        Browser { client, name: name.to_owned() }
+    }
+}
+
+impl Drop for Chromedriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `check` until it holds, or fails the test after `WAIT`.
+async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while !check().await {
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting until {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One person's browser window.
+struct Browser {
+    client: Client,
+    name: String,
+}
+
+impl Browser {
+    async fn open(&self, url: &str) {
+        self.client.goto(url).await.expect("the page loads");
+    }
+
+    async fn find(&self, css: &str) -> Element {
+        self.client
+            .wait()
+            .at_most(WAIT)
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|error| panic!("{}: no element {css}: {error}", self.name))
+    }
+
+    async fn all(&self, css: &str) -> Vec<Element> {
+        self.client.find_all(Locator::Css(css)).await.unwrap_or_default()
+    }
+
+    async fn texts(&self, css: &str) -> Vec<String> {
+        let mut texts = Vec::new();
+        for element in self.all(css).await {
+            texts.push(element.text().await.unwrap_or_default());
+        }
+        texts
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        self.find(css).await.send_keys(text).await.expect("typing works");
+    }
+
+    /// Waits until the element matching `css` exists.
+    async fn wait_for(&self, css: &str) {
+        self.find(css).await;
+    }
+
+    /// Waits until the elements matching `css` have these texts.
+    async fn wait_for_texts(&self, css: &str, expected: &[&str]) {
+        let what = format!("{}: {css} reads {expected:?}", self.name);
+        eventually(&what, || async { self.texts(css).await == expected }).await;
+    }
+
+    async fn script(&self, code: &str) -> serde_json::Value {
+        self.client.execute(code, vec![]).await.expect("the script runs")
+    }
+
+    async fn screenshot(&self, label: &str) {
+        let directory =
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/browser-screenshots");
+        std::fs::create_dir_all(&directory).unwrap();
+        let png = self.client.screenshot().await.expect("a screenshot");
+        std::fs::write(directory.join(format!("{label}-{}.png", self.name)), png).unwrap();
+    }
+
+    async fn send_message(&self, text: &str) {
+        self.type_into("[data-testid=composer]", &format!("{text}\n")).await;
+    }
+
+    async fn close(self) {
+        let _ = self.client.close().await;
+    }
+}
+
+const ENTER: &str = "\u{E007}";
+
+#[tokio::test]
+async fn two_people_chat_in_the_browser() {
+    let app = TestApp::spawn();
+    let driver = Chromedriver::start().await;
+    let alice = driver.browser("alice").await;
+    let bob = driver.browser("bob").await;
+
+    // alice comes in through a link; bob signs in with the form.
+    alice.open(&app.url("/?name=alice&room=lobby")).await;
+    alice.wait_for("[data-testid=connection-state][data-state=open]").await;
+    alice.wait_for_texts("[data-testid=me]", &["alice"]).await;
+    alice.wait_for("[data-testid=room-item][data-room=lobby][aria-current=true]").await;
+    bob.open(&app.url("/")).await;
+    bob.type_into("[data-testid=signin-name]", &format!("bob{ENTER}")).await;
+    bob.wait_for("[data-testid=connection-state][data-state=open]").await;
+    bob.type_into("[data-testid=room-input]", &format!("lobby{ENTER}")).await;
+    bob.wait_for_texts("[data-testid=room-title]", &["lobby"]).await;
+    let form = bob.find("[data-testid=signin-name]").await;
+    assert!(!form.is_displayed().await.unwrap(), "the sign-in form is gone once signed in");
+
+    // Presence and typing.
+    alice.wait_for("[data-testid=member][data-name=bob]").await;
+    alice
+        .wait_for_texts("[data-testid=room-item][data-room=lobby] [data-testid=room-count]", &["2"])
+        .await;
+    bob.type_into("[data-testid=composer]", "hel").await;
+    eventually("alice sees bob typing", || async {
+        alice.texts("[data-testid=typing-indicator]").await.concat().contains("bob")
+    })
+    .await;
+
+    // Messages, acknowledged, in both windows.
+    bob.send_message("lo alice").await;
+    bob.wait_for("[data-testid=message][data-state=sent][data-id='1'][data-from=bob]").await;
+    alice
+        .wait_for_texts("[data-testid=message] [data-testid=message-text]", &["hello alice"])
+        .await;
+    let hostile = "<script>window.pwned = 1</script><b>bold?</b>";
+    alice.send_message(hostile).await;
+    bob.wait_for_texts("[data-testid=message-text]", &["hello alice", hostile]).await;
+    assert_eq!(bob.script("return window.pwned === undefined").await, json!(true));
+    assert!(bob
+        .all("[data-testid=message-text] b, [data-testid=message-text] script")
+        .await
+        .is_empty());
+    let time = bob.find("[data-testid=message-time]").await;
+    assert!(time.attr("datetime").await.unwrap().is_some_and(|ts| ts.ends_with('Z')));
+    alice.screenshot("1-lobby").await;
+    bob.screenshot("1-lobby").await;
+
+    // A direct conversation, opened from the member list.
+    alice.find("[data-testid=member][data-name=bob]").await.click().await.unwrap();
+    alice.wait_for("[data-testid=room-item][data-room='@alice+bob'][aria-current=true]").await;
+    alice.wait_for_texts("[data-testid=room-title]", &["bob"]).await;
+    alice.send_message("psst, bob").await;
+    bob.wait_for_texts(
+        "[data-testid=room-item][data-room='@alice+bob'] [data-testid=unread-badge]",
+        &["1"],
+    )
+    .await;
+    bob.find("[data-testid=room-item][data-room='@alice+bob']").await.click().await.unwrap();
+    bob.wait_for_texts("[data-testid=message-text]", &["psst, bob"]).await;
+    bob.screenshot("2-direct").await;
+
+    // bob's network drops; what alice says meanwhile reaches him once.
+    bob.find("[data-testid=room-item][data-room=lobby]").await.click().await.unwrap();
+    bob.script("window.walkieDebug.socket.close()").await;
+    alice.find("[data-testid=room-item][data-room=lobby]").await.click().await.unwrap();
+    alice.send_message("while you were away").await;
+    alice.send_message("and one more").await;
+    bob.wait_for("[data-testid=connection-state][data-state=open]").await;
+    bob.wait_for_texts(
+        "[data-testid=message-text]",
+        &["hello alice", hostile, "while you were away", "and one more"],
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(bob.all("[data-testid=message]").await.len(), 4, "each message exactly once");
+    bob.screenshot("3-back-online").await;
+
+    // A message the server refuses shows as failed, with a retry.
+    alice.send_message(&"x".repeat(4001)).await;
+    alice.wait_for("[data-testid=message][data-state=failed] [data-testid=message-retry]").await;
+    alice.screenshot("4-failed").await;
+
+    alice.close().await;
+    bob.close().await;
+}
+
+#[tokio::test]
+async fn a_refused_sign_in_says_why() {
+    let app = TestApp::spawn_with(|config| config.max_connections = Some(0));
+    let driver = Chromedriver::start().await;
+    let carol = driver.browser("carol").await;
+    carol.open(&app.url("/")).await;
+    carol.type_into("[data-testid=signin-name]", &format!("carol{ENTER}")).await;
+    eventually("the refusal is shown", || async {
+        let error = carol.find("[data-testid=signin-error]").await;
+        error.is_displayed().await.unwrap_or(false)
+            && error.text().await.unwrap_or_default().contains("503")
+    })
+    .await;
+    carol.screenshot("5-refused").await;
+    carol.close().await;
+}
