@@ -167,7 +167,9 @@ function handle(frame) {
       onTyping(frame);
       break;
     case "mention":
-      conversation(frame.room).mentions += 1;
+      // Kept mentions arrive right after welcome, maybe for the room just
+      // opened: those are read already.
+      if (frame.room !== state.current || document.hidden) conversation(frame.room).mentions += 1;
       break;
     case "error":
       onError(frame);

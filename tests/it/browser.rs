@@ -15,7 +15,7 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::support::TestApp;
+use crate::support::{post, TestApp};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -266,4 +266,50 @@ async fn a_refused_sign_in_says_why() {
     .await;
     carol.screenshot("5-refused").await;
     carol.close().await;
+}
+
+#[tokio::test]
+async fn older_history_loads_on_scrolling_up_and_mentions_stand_out() {
+    let app = TestApp::spawn();
+    let url = app.url("/api/rooms/lobby/messages");
+    for i in 1..=70 {
+        let text = if i == 70 { "@dana look at this".to_owned() } else { format!("old {i}") };
+        assert_eq!(post(url.clone(), json!({"from": "bot", "text": text})).await.status, 201);
+    }
+    let driver = Chromedriver::start().await;
+    let dana = driver.browser("dana").await;
+    dana.open(&app.url("/?name=dana&room=lobby")).await;
+    eventually("the latest 50 messages show", || async {
+        dana.all("[data-testid=message]").await.len() == 50
+    })
+    .await;
+    dana.wait_for("[data-testid=message][data-id='70'][data-mention=true]").await;
+    dana.script(
+        "const list = document.querySelector('[data-testid=message-list]'); \
+         list.scrollTop = 0; list.dispatchEvent(new Event('scroll'));",
+    )
+    .await;
+    eventually("older messages load", || async {
+        dana.all("[data-testid=message]").await.len() == 70
+    })
+    .await;
+    let first = dana.find("[data-testid=message] [data-testid=message-text]").await;
+    assert_eq!(first.text().await.unwrap(), "old 1");
+
+    // A mention in a room that is not open is counted on its room item.
+    dana.type_into("[data-testid=room-input]", &format!("other{ENTER}")).await;
+    dana.wait_for("[data-testid=room-item][data-room=other][aria-current=true]").await;
+    assert_eq!(post(url.clone(), json!({"from": "bot", "text": "@dana, again"})).await.status, 201);
+    dana.wait_for_texts("[data-room=lobby] [data-testid=mention-badge]", &["1"]).await;
+    dana.wait_for_texts("[data-room=lobby] [data-testid=unread-badge]", &["1"]).await;
+    dana.find("[data-testid=room-item][data-room=lobby]").await.click().await.unwrap();
+    eventually("badges clear when the room is read", || async {
+        dana.all("[data-room=lobby] [data-testid=mention-badge]").await.is_empty()
+    })
+    .await;
+
+    // The same page on a phone-sized screen.
+    dana.client.set_window_size(390, 844).await.unwrap();
+    dana.screenshot("6-phone").await;
+    dana.close().await;
 }
