@@ -18,12 +18,16 @@ const LEEWAY_SECS: u64 = 5;
 /// Why an upgrade (or an authenticated HTTP request) is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
+    /// HTTP 403: the `Origin` header (held here) is neither the server's host nor allowed.
     #[error("origin {0} is not allowed to connect")]
     Origin(String),
+    /// HTTP 401: the token is missing, invalid or expired (or could not be signed).
     #[error("{0}")]
     Token(String),
+    /// HTTP 400: the `name` query parameter is not a valid user name.
     #[error("{0}")]
     Name(String),
+    /// HTTP 503: the connection limit (held here) is reached.
     #[error("the server is full ({0} connections): try again later")]
     Full(usize),
 }
@@ -43,6 +47,7 @@ pub struct Tokens {
 }
 
 impl Tokens {
+    /// Keys for `secret`; verification requires `exp` and `sub`, with 5 s of leeway.
     pub fn new(secret: &Secret) -> Self {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY_SECS;
@@ -81,6 +86,7 @@ pub struct Access {
 }
 
 impl Access {
+    /// The checks `config` asks for: its auth secret, allowed origins and connection limit.
     pub fn new(config: &Config) -> Self {
         Self {
             tokens: config.auth_secret.as_ref().map(Tokens::new),

@@ -11,12 +11,16 @@ use crate::store::PageQuery;
 /// Why an admin view could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
+    /// The database file could not be opened or migrated.
     #[error(transparent)]
     Open(#[from] OpenError),
+    /// A read failed (a corrupt or locked file, say).
     #[error("reading the database failed: {0}")]
     Query(#[from] diesel::result::Error),
+    /// The connection pool gave no connection in time.
     #[error("no database connection: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
+    /// The operator's fault: no database at that path, or a `--limit` out of range.
     #[error("{0}")]
     Usage(String),
 }

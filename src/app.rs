@@ -65,6 +65,7 @@ impl Application {
         self.address
     }
 
+    /// The running actors, e.g. to [`Walkie::post`] from outside a socket.
     pub fn walkie(&self) -> &Walkie {
         &self.walkie
     }

@@ -123,12 +123,17 @@ impl Config {
 /// What every session enforces; shared by all sessions.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
+    /// How often the server pings each socket (`--ping-interval-ms`).
     pub ping_interval: Duration,
+    /// Silence after which a socket is closed (`--client-timeout-ms`).
     pub client_timeout: Duration,
+    /// Largest reassembled WebSocket message; larger closes with 1009.
     pub max_frame_bytes: usize,
+    /// Longest `text`, in Unicode scalar values; longer is a `bad_request`.
     pub max_text_chars: usize,
     /// Flood control: frames per second, and burst.
     pub rate: f64,
+    /// Flood control: frames a session may send at once beyond its `rate`.
     pub burst: u32,
     /// Rooms a session may be in at once.
     pub max_rooms: usize,
@@ -141,10 +146,12 @@ pub struct Limits {
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps `value` (unlike parsing from the command line, accepts an empty one).
     pub fn new(value: impl Into<String>) -> Self {
         Self(value.into())
     }
 
+    /// The raw bytes, for the HS256 keys only: never log them.
     pub fn expose(&self) -> &[u8] {
         self.0.as_bytes()
     }

@@ -49,6 +49,7 @@ impl UserName {
         Self(format!("guest-{:04x}", fastrand::u16(..)))
     }
 
+    /// The name as sent on the wire and stored in the database.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -73,6 +74,7 @@ impl RoomName {
         Ok(Self(value))
     }
 
+    /// The room name as sent on the wire and stored in the database.
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -133,7 +135,9 @@ impl fmt::Display for Conversation {
 /// Both have their own id sequence and history; only rooms have members.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Channel {
+    /// A named room (`lobby`): joined explicitly, has members and presence.
     Room(RoomName),
+    /// A direct conversation (`@alice+bob`): never joined, readable by its two users only.
     Direct(Conversation),
 }
 
@@ -188,10 +192,12 @@ impl Text {
         Ok(())
     }
 
+    /// The text as the client sent it (white space kept).
     pub fn as_str(&self) -> &str {
         &self.0
     }
 
+    /// Unwraps the text, to store or send it without a copy.
     pub fn into_string(self) -> String {
         self.0
     }
@@ -206,6 +212,7 @@ impl Ref {
     /// Longest `ref` accepted.
     pub const MAX_CHARS: usize = 64;
 
+    /// Accepts any string of at most [`Ref::MAX_CHARS`] characters, the empty one included.
     pub fn parse(value: impl Into<String>) -> Result<Self, String> {
         let value = value.into();
         if value.chars().count() > Self::MAX_CHARS {
@@ -221,8 +228,10 @@ impl Ref {
 pub struct Limit(u16);
 
 impl Limit {
+    /// Largest `limit` a client may ask for; more is a `bad_request`.
     pub const MAX: u16 = 200;
 
+    /// The number of messages to return, always 1 to [`Limit::MAX`].
     pub fn get(self) -> usize {
         usize::from(self.0)
     }

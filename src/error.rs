@@ -16,13 +16,21 @@ use serde::Serialize;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
+    /// `bad_json`: the frame is not a JSON object (HTTP 400).
     BadJson,
+    /// `unknown_type`: the frame's `type` is not a client command (HTTP 400).
     UnknownType,
+    /// `bad_request`: no string `type`, or a field missing, mistyped or out of range (400).
     BadRequest,
+    /// `not_in_room`: the session has not joined the room it names (HTTP 403).
     NotInRoom,
+    /// `forbidden`: another user's direct conversation, or a bad token (403, or 401).
     Forbidden,
+    /// `rate_limited`: the session is over its frame rate; the frame was dropped (429).
     RateLimited,
+    /// `internal`: the server failed and did not act on the frame; send it again (500).
     Internal,
+    /// `conflict`: an `idempotency_key` reused with another room or text (HTTP 409).
     Conflict,
     /// HTTP API only: a room that does not exist (or is a direct conversation).
     NotFound,
@@ -62,18 +70,25 @@ impl ErrorCode {
 /// Everything that can go wrong with a client's frame or request.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ChatError {
+    /// `bad_json`; holds the parser's complaint, shown to the client.
     #[error("{0}")]
     BadJson(String),
+    /// `unknown_type`; holds a message naming the unknown `type`.
     #[error("{0}")]
     UnknownType(String),
+    /// `bad_request`; holds what was wrong with the frame or request.
     #[error("{0}")]
     BadRequest(String),
+    /// `not_in_room`; holds the room's name.
     #[error("you have not joined room {0}")]
     NotInRoom(String),
+    /// `forbidden`; holds why (e.g. someone else's direct conversation).
     #[error("{0}")]
     Forbidden(String),
+    /// `not_found` (HTTP API only); holds the room's name as requested.
     #[error("room {0} does not exist")]
     NotFound(String),
+    /// `rate_limited`; holds the session's rate (frames per second) and burst.
     #[error("too many frames: at most {0} per second, bursts of {1}")]
     RateLimited(f64, u32),
     /// HTTP only: no valid token where one is required (status 401).
@@ -83,6 +98,8 @@ pub enum ChatError {
     /// nothing was done, so it may try again.
     #[error("internal error: the request was not carried out, try again later")]
     Internal,
+    /// `internal`, for a frame read after shutdown began: not acted on, so the
+    /// client should send it again once it has reconnected.
     #[error("the server is shutting down: reconnect and send again")]
     ShuttingDown,
 }

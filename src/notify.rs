@@ -54,6 +54,7 @@ pub fn mentioned_users(text: &str, sender: &UserName) -> Vec<UserName> {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct FindMentions {
+    /// The batch's stored room messages (direct messages never mention).
     pub messages: Vec<ChatMessage>,
 }
 
@@ -62,7 +63,9 @@ pub struct FindMentions {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct KeepMentions {
+    /// The mentioned users with no session online; each gets it on next connect.
     pub recipients: Vec<UserName>,
+    /// The stored message that mentions them, sent as a `mention` frame later.
     pub message: ChatMessage,
 }
 
@@ -73,7 +76,9 @@ pub struct KeepMentions {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct TakePendingMentions {
+    /// The user whose kept mentions are taken (and deleted).
     pub name: UserName,
+    /// The new session, which gets them right after `welcome`.
     pub session: SessionHandle,
 }
 
@@ -85,6 +90,7 @@ pub struct NotificationActor {
 }
 
 impl NotificationActor {
+    /// A worker keeping mentions in `pool`'s database and routing them through `chat`.
     pub fn new(pool: DbPool, chat: Addr<ChatServer>, metrics: Arc<Metrics>) -> Self {
         Self { pool, chat, metrics }
     }

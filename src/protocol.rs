@@ -17,36 +17,57 @@ use crate::error::{ChatError, ErrorCode};
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ClientCommand {
+    /// `join`: enter a room (created on first join); answered by `joined`.
     Join {
+        /// `room`: a room name; a conversation's name is a `bad_request`.
         room: RoomName,
+        /// `since`: the highest id the client has seen; `joined.history` resumes after it.
         since: Option<MessageId>,
+        /// `limit`: at most this many messages in `joined.history` (default 50).
         limit: Option<Limit>,
     },
+    /// `leave`: leave a joined room; answered by `left`.
     Leave {
+        /// `room`: a room this session has joined, else `not_in_room`.
         room: RoomName,
     },
+    /// `say`: post to a joined room; the sender's copy of `message` is the ack.
     Say {
+        /// `room`: a room this session has joined, else `not_in_room`.
         room: RoomName,
+        /// `text`: the message, checked against the server's length limit.
         text: Text,
     },
+    /// `direct`: post to the conversation with `to`, reaching all sessions of both.
     Direct {
+        /// `to`: the other user; may be offline, or the sender themself.
         to: UserName,
+        /// `text`: the message, checked against the server's length limit.
         text: Text,
     },
+    /// `history`: a page of older (or, with `since`, newer) messages; answered by `history`.
     History {
+        /// `room`: a joined room, or one of the user's own direct conversations.
         room: Channel,
+        /// `before`: return the messages just before this id (default: the latest).
         before: Option<MessageId>,
         /// An addition to the contract: the messages after this id, oldest
         /// first, so a client told `more` by a `join` with `since` can page
         /// forward.
         since: Option<MessageId>,
+        /// `limit`: at most this many messages (default 50).
         limit: Option<Limit>,
     },
+    /// `rooms`: list every room that exists; answered by `rooms`.
     Rooms {},
+    /// `who`: list a room's members, without joining it; answered by `members`.
     Who {
+        /// `room`: any room name; an unknown room has no members.
         room: RoomName,
     },
+    /// `typing`: tell the other users of the room or conversation; not stored or answered.
     Typing {
+        /// `room`: a joined room, or one of the user's own direct conversations.
         room: Channel,
     },
 }
@@ -58,7 +79,9 @@ const CLIENT_TYPES: &[&str] =
 /// One decoded client frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
+    /// The frame's `ref`, echoed on its reply and on every error it causes.
     pub reference: Option<Ref>,
+    /// What the frame asks for, all fields validated.
     pub command: ClientCommand,
 }
 
@@ -66,7 +89,9 @@ pub struct Frame {
 /// the frame carried a valid one.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rejected {
+    /// Why: sent back as an `error` frame.
     pub error: ChatError,
+    /// The frame's `ref`, if it had a valid one; `None` when the `ref` itself was bad.
     pub reference: Option<Ref>,
 }
 
@@ -119,10 +144,13 @@ impl ClientCommand {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename = "message")]
 pub struct ChatMessage {
+    /// `id`: position in its room or conversation, from 1 with no holes.
     pub id: MessageId,
     /// The room's name, or the direct conversation's (`@alice+bob`).
     pub room: String,
+    /// `from`: the sender's name (the `from` of the POST for HTTP posts).
     pub from: UserName,
+    /// `text`: exactly as sent and stored.
     pub text: String,
     /// RFC 3339 UTC with milliseconds.
     pub ts: String,
@@ -131,8 +159,10 @@ pub struct ChatMessage {
 /// A `message` frame: the message, plus the `ref` on the sender's copy.
 #[derive(Debug, Serialize)]
 pub struct MessageFrame<'a> {
+    /// The stored message, flattened into the frame.
     #[serde(flatten)]
     pub message: &'a ChatMessage,
+    /// `ref`: only on the sending session's copy, which acknowledges the `say`.
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
     pub reference: Option<&'a Ref>,
 }
@@ -140,7 +170,9 @@ pub struct MessageFrame<'a> {
 /// One entry of a `rooms` reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RoomSummary {
+    /// `name`: the room's name; `rooms` is sorted by it.
     pub name: RoomName,
+    /// `members`: how many distinct names have a session in the room (0 if empty).
     pub members: usize,
 }
 
@@ -148,7 +180,9 @@ pub struct RoomSummary {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum PresenceEvent {
+    /// `"join"`: the name's first session entered the room.
     Join,
+    /// `"leave"`: the name's last session left the room or disconnected.
     Leave,
 }
 
@@ -156,60 +190,101 @@ pub enum PresenceEvent {
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerEvent<'a> {
+    /// `welcome`: always the first frame of a connection.
     Welcome {
+        /// `session`: this connection's id, `s-<hex>`.
         session: SessionId,
+        /// `name`: the name the session got (asked for, from the token, or a guest name).
         name: &'a UserName,
+        /// `server`: the server's name and version, `walkie/<version>`.
         server: &'a str,
     },
+    /// `joined`: the reply to `join`.
     Joined {
+        /// `room`: the room joined.
         room: &'a RoomName,
+        /// `members`: the distinct names in the room, sorted, this one included.
         members: &'a [UserName],
+        /// `history`: `message` objects, oldest first (after `since` when given).
         history: &'a [ChatMessage],
+        /// `more`: messages exist beyond `history` (newer with `since`, else older).
         more: bool,
+        /// `ref` of the `join` frame.
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<&'a Ref>,
     },
+    /// `left`: the reply to `leave`.
     Left {
+        /// `room`: the room left.
         room: &'a RoomName,
+        /// `ref` of the `leave` frame.
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<&'a Ref>,
     },
+    /// `presence`: to the other members, when a name enters or leaves a room.
     Presence {
+        /// `room`: where it happened.
         room: &'a RoomName,
+        /// `name`: who joined or left.
         name: &'a UserName,
+        /// `event`: `"join"` or `"leave"`.
         event: PresenceEvent,
     },
+    /// `typing`: to the other users of a room or conversation, never the typer's tabs.
     Typing {
+        /// `room`: a room's or a direct conversation's name.
         room: &'a str,
+        /// `from`: who is typing.
         from: &'a UserName,
     },
+    /// `history`: the reply to `history`.
     History {
+        /// `room`: a room's or a direct conversation's name, as asked.
         room: &'a str,
+        /// `messages`: `message` objects, oldest first.
         messages: &'a [ChatMessage],
+        /// `more`: messages exist beyond this page (newer with `since`, else older).
         more: bool,
+        /// `ref` of the `history` frame.
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<&'a Ref>,
     },
+    /// `rooms`: the reply to `rooms`.
     Rooms {
+        /// `rooms`: every room that exists, empty ones included, sorted by name.
         rooms: &'a [RoomSummary],
+        /// `ref` of the `rooms` frame.
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<&'a Ref>,
     },
+    /// `members`: the reply to `who`.
     Members {
+        /// `room`: the room asked about.
         room: &'a RoomName,
+        /// `members`: the distinct names with a session in the room, sorted.
         members: &'a [UserName],
+        /// `ref` of the `who` frame.
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<&'a Ref>,
     },
+    /// `mention`: a stored room message names this user, who is not in the room.
     Mention {
+        /// `room`: the room the message was posted in (never a conversation).
         room: &'a str,
+        /// `id`: the message's id in that room, to fetch it with `join`/`history`.
         id: MessageId,
+        /// `from`: the message's sender.
         from: &'a UserName,
+        /// `text`: the message's whole text.
         text: &'a str,
     },
+    /// `error`: a frame was refused; the connection stays open.
     Error {
+        /// `code`: what kind of error, one of the protocol's codes.
         code: ErrorCode,
+        /// `message`: a human-readable explanation, never an internal error's text.
         message: String,
+        /// `ref` of the frame that caused the error, if it had a valid one.
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<&'a Ref>,
     },

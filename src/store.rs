@@ -19,7 +19,9 @@ use crate::protocol::ChatMessage;
 pub struct NewMessage {
     /// The room's name or the direct conversation's (`@alice+bob`).
     pub channel: String,
+    /// The sender: a session's user, or the `from` of an HTTP POST.
     pub from: UserName,
+    /// The text as validated, stored verbatim.
     pub text: String,
 }
 
@@ -27,11 +29,14 @@ pub struct NewMessage {
 /// messages to append, all in one transaction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Batch {
+    /// Rooms made by a first `join` or POST, so `rooms` lists them after a restart.
     pub rooms: Vec<RoomName>,
+    /// Messages in the order the server will deliver them; ids follow that order.
     pub messages: Vec<NewMessage>,
 }
 
 impl Batch {
+    /// Nothing to write: no transaction is needed.
     pub fn is_empty(&self) -> bool {
         self.rooms.is_empty() && self.messages.is_empty()
     }
@@ -46,10 +51,15 @@ impl Batch {
 /// message it was sent live, so history and live frames meet exactly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageQuery {
+    /// The room's name or the direct conversation's (`@alice+bob`).
     pub channel: String,
+    /// Only messages with a larger id (exclusive), oldest first.
     pub since: Option<MessageId>,
+    /// Only messages with a smaller id (exclusive).
     pub before: Option<MessageId>,
+    /// Only messages up to this id (inclusive): the last one the session got live.
     pub upto: Option<MessageId>,
+    /// Most messages in the page, from a validated `limit` (1 to 200).
     pub limit: usize,
 }
 
@@ -57,7 +67,9 @@ pub struct PageQuery {
 /// direction asked for (newer with `since`, older otherwise).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Page {
+    /// The messages, oldest first, at most the query's `limit`.
     pub messages: Vec<ChatMessage>,
+    /// The wire's `more`: messages exist beyond this page in the direction asked for.
     pub more: bool,
 }
 
@@ -65,7 +77,9 @@ pub struct Page {
 /// which is also how many messages it holds: ids have no holes).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoomRecord {
+    /// The room's name (direct conversations are never listed).
     pub name: RoomName,
+    /// The id of the room's latest message, so new ids continue after it.
     pub last_id: MessageId,
 }
 
@@ -73,12 +87,16 @@ pub struct RoomRecord {
 /// clients only ever see `internal`.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
+    /// SQLite refused or failed a query (a full disk, a locked file...).
     #[error("database query failed: {0}")]
     Query(#[from] diesel::result::Error),
+    /// No pooled connection came free in time.
     #[error("no database connection available: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
+    /// The database actor is gone, or did not answer in time.
     #[error("the database worker stopped: {0}")]
     Worker(#[from] actix::MailboxError),
+    /// The database actor panicked on this request (nothing was committed) and was restarted.
     #[error("the database worker panicked; it was restarted")]
     Panicked,
 }

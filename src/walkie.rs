@@ -26,14 +26,23 @@ const CONNECTIONS: u32 = READERS as u32 + 3;
 /// Why walkie could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
+    /// The database could not be opened or migrated.
     #[error(transparent)]
     Open(#[from] db::OpenError),
+    /// Loading the stored rooms (and their latest ids) failed at start-up.
     #[error("cannot read the stored rooms: {0}")]
     Rooms(#[from] StoreError),
+    /// A metric could not be registered (a duplicate name is a bug).
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// The listening socket could not be bound.
     #[error("cannot listen on {address}: {source} (is another server using that port?)")]
-    Bind { address: String, source: std::io::Error },
+    Bind {
+        /// The `--bind` address asked for.
+        address: String,
+        /// The operating system's reason (address in use, permission denied...).
+        source: std::io::Error,
+    },
 }
 
 /// A handle to the running actors (the `ChatServer`, the database and
@@ -141,6 +150,7 @@ impl Walkie {
         self.store.clone()
     }
 
+    /// What every session enforces, derived from the [`Config`] at start.
     pub fn limits(&self) -> Limits {
         self.limits
     }

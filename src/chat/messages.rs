@@ -18,8 +18,11 @@ use crate::session::SessionHandle;
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Connect {
+    /// The new connection's id, as sent in its `welcome`.
     pub session: SessionId,
+    /// The user it speaks for; other sessions may share the name.
     pub name: UserName,
+    /// Where the server sends the session's frames, counting its queued bytes.
     pub handle: SessionHandle,
 }
 
@@ -27,6 +30,7 @@ pub struct Connect {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Disconnect {
+    /// The connection that ended; its rooms get `presence` `leave` where due.
     pub session: SessionId,
 }
 
@@ -38,14 +42,18 @@ pub struct Disconnect {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<JoinReply, ChatError>")]
 pub struct Join {
+    /// The session joining; joining a room it is already in changes nothing.
     pub session: SessionId,
+    /// The room to join, created (and stored) on first use.
     pub room: RoomName,
 }
 
 /// The answer to [`Join`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JoinReply {
+    /// The distinct names in the room, sorted, the joiner's included: `joined.members`.
     pub members: Vec<UserName>,
+    /// The last id delivered in the room (0 if none): history ends here, live begins after.
     pub last_id: MessageId,
 }
 
@@ -53,7 +61,9 @@ pub struct JoinReply {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Leave {
+    /// The session leaving; the last of its name to go sends `presence` `leave`.
     pub session: SessionId,
+    /// The room to leave; the session checks membership and answers `left` itself.
     pub room: RoomName,
 }
 
@@ -65,9 +75,13 @@ pub struct Leave {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Say {
+    /// The sending session; its user is the message's `from`.
     pub session: SessionId,
+    /// A joined room for `say`, or the conversation with `to` for `direct`.
     pub channel: Channel,
+    /// The message text, already checked against the length limit.
     pub text: Text,
+    /// The frame's `ref`, put on the sending session's copy only.
     pub reference: Option<Ref>,
 }
 
@@ -77,8 +91,11 @@ pub struct Say {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<ChatMessage, ChatError>")]
 pub struct Post {
+    /// The room to post to; created if it does not exist yet.
     pub room: RoomName,
+    /// The sender as given by the caller (the POST body's `from`); needs no session.
     pub from: UserName,
+    /// The message text, already checked against the length limit.
     pub text: Text,
 }
 
@@ -87,7 +104,9 @@ pub struct Post {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Typing {
+    /// The typing session; its user's own sessions are not told.
     pub session: SessionId,
+    /// A joined room, or one of the user's own direct conversations.
     pub channel: Channel,
 }
 
@@ -102,6 +121,7 @@ pub struct ListRooms;
 #[derive(Debug, Message)]
 #[rtype(result = "Vec<UserName>")]
 pub struct Who {
+    /// Any room name; the asking session need not have joined it.
     pub room: RoomName,
 }
 
@@ -113,8 +133,11 @@ pub struct GetStats;
 /// The answer to [`GetStats`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, actix::MessageResponse)]
 pub struct Stats {
+    /// Rooms that exist, empty ones included.
     pub rooms: usize,
+    /// Sessions in rooms, summed over rooms (a session in 3 rooms counts 3 times).
     pub members: usize,
+    /// Messages and room creations queued for the writer, not counting the batch in flight.
     pub waiting_writes: usize,
 }
 
@@ -122,13 +145,16 @@ pub struct Stats {
 #[derive(Debug, Message)]
 #[rtype(result = "bool")]
 pub struct RoomExists {
+    /// The room asked about; a room exists once joined or posted to, even if empty.
     pub room: RoomName,
 }
 
 /// A stored message and the users it mentions.
 #[derive(Debug, Clone)]
 pub struct Mention {
+    /// The stored room message, with its `id`, sent in each `mention` frame.
     pub message: ChatMessage,
+    /// The users it names, each once, never the sender.
     pub users: Vec<UserName>,
 }
 
@@ -137,6 +163,7 @@ pub struct Mention {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct RouteMentions {
+    /// One entry per stored room message that mentions anyone.
     pub mentions: Vec<Mention>,
 }
 
@@ -145,6 +172,7 @@ pub struct RouteMentions {
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub struct Quiesced {
+    /// The session that has stopped acting on frames; shutdown waits for all of them.
     pub session: SessionId,
 }
 

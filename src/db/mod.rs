@@ -35,12 +35,24 @@ pub type DbPool = Pool<ConnectionManager<SqliteConnection>>;
 /// Why the database could not be opened at start.
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {
+    /// The file could not be opened (or created).
     #[error(
         "cannot open the SQLite database {url}: {source} (check the path and its permissions)"
     )]
-    Pool { url: String, source: diesel::r2d2::PoolError },
+    Pool {
+        /// The `--database-url` given (a file path).
+        url: String,
+        /// Why no connection could be made: a bad path, missing permissions...
+        source: diesel::r2d2::PoolError,
+    },
+    /// The file opened but its migrations failed (not a walkie database?).
     #[error("cannot migrate the SQLite database {url}: {message}")]
-    Migrate { url: String, message: String },
+    Migrate {
+        /// The `--database-url` given (a file path).
+        url: String,
+        /// The migration harness's error, as text.
+        message: String,
+    },
 }
 
 /// How long a connection waits for another's write lock before failing.

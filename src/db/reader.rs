@@ -29,6 +29,7 @@ pub struct HistoryReader {
 }
 
 impl HistoryReader {
+    /// A reader taking connections from `pool`, shared with the other readers.
     pub fn new(pool: DbPool) -> Self {
         Self { pool }
     }

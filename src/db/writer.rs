@@ -37,6 +37,7 @@ pub struct PersistenceActor {
 }
 
 impl PersistenceActor {
+    /// A writer on `pool`; it reads each channel's latest id from the database on first use.
     pub fn new(pool: DbPool) -> Self {
         Self {
             pool,

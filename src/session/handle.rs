@@ -18,6 +18,7 @@ use super::{CloseReason, Delivery, SessionEvent};
 /// The session's queue is full; nothing was queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Overflow {
+    /// Bytes already queued for the session when the frame was refused.
     pub queued: usize,
 }
 
@@ -29,6 +30,7 @@ pub struct OutboundQueue {
 }
 
 impl OutboundQueue {
+    /// An empty queue refusing frames beyond `limit` bytes (`--max-outbound-bytes`).
     pub fn new(limit: usize) -> Arc<Self> {
         Arc::new(Self { bytes: AtomicUsize::new(0), limit })
     }
@@ -53,6 +55,7 @@ impl std::fmt::Debug for SessionHandle {
 }
 
 impl SessionHandle {
+    /// A handle sending to `recipient` and counting bytes in `queue`, shared with the session.
     pub fn new(recipient: Recipient<SessionEvent>, queue: Arc<OutboundQueue>) -> Self {
         Self { recipient, queue }
     }

@@ -4,7 +4,7 @@
 //! into [`ClientCommand`](crate::protocol::ClientCommand)s, answers pings,
 //! enforces the heartbeat, and turns commands into messages to the
 //! [`ChatServer`]. Everything it sends the client goes through
-//! [`WsSession::send_frame`], which holds frames back while
+//! `WsSession::send_frame`, which holds frames back while
 //! - the user's kept mentions have not arrived yet (they come right after
 //!   `welcome`, before anything else), and
 //! - a room's history is loading (that room's live frames wait for
@@ -69,6 +69,7 @@ pub enum SessionEvent {
 /// what the session needs to place it.
 #[derive(Debug)]
 pub struct Delivery {
+    /// The encoded JSON frame, shared by every recipient (cloning is cheap).
     pub frame: ByteString,
     /// The room the frame belongs to (messages, presence, typing): a
     /// session still loading that room's history holds it back, and one
