@@ -222,6 +222,33 @@ impl Ref {
     }
 }
 
+/// A client's key for exactly-once sending: 1 to 64 characters, unique per
+/// sending user (a UUID, say).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    /// Longest key accepted.
+    pub const MAX_CHARS: usize = 64;
+
+    /// Validates `value` as a key.
+    pub fn parse(value: impl Into<String>) -> Result<Self, String> {
+        let value = value.into();
+        if value.is_empty() || value.chars().count() > Self::MAX_CHARS {
+            return Err(format!("idempotency_key must be 1 to {} characters", Self::MAX_CHARS));
+        }
+        Ok(Self(value))
+    }
+}
+
+impl TryFrom<String> for IdempotencyKey {
+    type Error = String;
+    fn try_from(value: String) -> Result<Self, String> {
+        Self::parse(value)
+    }
+}
+
 /// How many messages a `join` or `history` returns: 1 to 200, default 50.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(try_from = "u64")]
@@ -297,7 +324,7 @@ macro_rules! string_newtype_impls {
         }
     )*};
 }
-string_newtype_impls!(UserName, RoomName, Text, Ref);
+string_newtype_impls!(UserName, RoomName, Text, Ref, IdempotencyKey);
 
 impl TryFrom<String> for UserName {
     type Error = String;

@@ -88,6 +88,9 @@ pub enum ChatError {
     /// `not_found` (HTTP API only); holds the room's name as requested.
     #[error("room {0} does not exist")]
     NotFound(String),
+    /// `conflict`: an idempotency key reused with another room or text.
+    #[error("this idempotency_key was used for another message (another room or text)")]
+    Conflict,
     /// `rate_limited`; holds the session's rate (frames per second) and burst.
     #[error("too many frames: at most {0} per second, bursts of {1}")]
     RateLimited(f64, u32),
@@ -115,6 +118,7 @@ impl ChatError {
             ChatError::Forbidden(_) => ErrorCode::Forbidden,
             ChatError::NotFound(_) => ErrorCode::NotFound,
             ChatError::RateLimited(..) => ErrorCode::RateLimited,
+            ChatError::Conflict => ErrorCode::Conflict,
             ChatError::Unauthorized(_) => ErrorCode::Forbidden,
             ChatError::Internal | ChatError::ShuttingDown => ErrorCode::Internal,
         }

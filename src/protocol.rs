@@ -10,7 +10,9 @@ use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::domain::{Channel, Limit, MessageId, Ref, RoomName, SessionId, Text, UserName};
+use crate::domain::{
+    Channel, IdempotencyKey, Limit, MessageId, Ref, RoomName, SessionId, Text, UserName,
+};
 use crate::error::{ChatError, ErrorCode};
 
 /// What a client asks for, validated. Field names are the wire's.
@@ -37,6 +39,8 @@ pub enum ClientCommand {
         room: RoomName,
         /// `text`: the message, checked against the server's length limit.
         text: Text,
+        /// `idempotency_key`: resending with it never stores the message twice.
+        idempotency_key: Option<IdempotencyKey>,
     },
     /// `direct`: post to the conversation with `to`, reaching all sessions of both.
     Direct {
@@ -44,6 +48,8 @@ pub enum ClientCommand {
         to: UserName,
         /// `text`: the message, checked against the server's length limit.
         text: Text,
+        /// `idempotency_key`: resending with it never stores the message twice.
+        idempotency_key: Option<IdempotencyKey>,
     },
     /// `history`: a page of older (or, with `since`, newer) messages; answered by `history`.
     History {
@@ -70,11 +76,20 @@ pub enum ClientCommand {
         /// `room`: a joined room, or one of the user's own direct conversations.
         room: Channel,
     },
+    /// `read`: the user has read `room` up to `id`; answered by `read`.
+    Read {
+        /// `room`: a room the user ever joined, or their own conversation.
+        room: Channel,
+        /// `id`: read up to here (clamped to the latest id; never moves back).
+        id: MessageId,
+    },
+    /// `inbox`: every room and conversation of the user with its counts.
+    Inbox {},
 }
 
 /// The `type`s of [`ClientCommand`], to tell `unknown_type` from a bad field.
 const CLIENT_TYPES: &[&str] =
-    &["join", "leave", "say", "direct", "history", "rooms", "who", "typing"];
+    &["join", "leave", "say", "direct", "history", "rooms", "who", "typing", "read", "inbox"];
 
 /// One decoded client frame.
 #[derive(Debug, Clone, PartialEq)]
@@ -176,6 +191,21 @@ pub struct RoomSummary {
     pub members: usize,
 }
 
+/// One entry of an `inbox` reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct InboxEntry {
+    /// `room`: a room or a direct conversation.
+    pub room: String,
+    /// `last_id`: the latest message's id, 0 without messages.
+    pub last_id: MessageId,
+    /// `last_read`: the user's cursor.
+    pub last_read: MessageId,
+    /// `unread`: messages after `last_read` not sent by the user.
+    pub unread: u64,
+    /// `mentions`: unread messages that mention the user.
+    pub mentions: u64,
+}
+
 /// `presence.event`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -209,7 +239,30 @@ pub enum ServerEvent<'a> {
         history: &'a [ChatMessage],
         /// `more`: messages exist beyond `history` (newer with `since`, else older).
         more: bool,
+        /// `last_read`: the user's read cursor in the room.
+        last_read: MessageId,
+        /// `unread`: messages after `last_read` not sent by the user.
+        unread: u64,
         /// `ref` of the `join` frame.
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    /// `read`: the user's cursor in `room`, to every session of the user
+    /// when it moves, and to the session that sent `read` in any case.
+    Read {
+        /// `room`: the room or conversation.
+        room: &'a str,
+        /// `id`: the cursor's position.
+        id: MessageId,
+        /// `ref` of the `read` frame, on the requesting session's copy.
+        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<&'a Ref>,
+    },
+    /// `inbox`: the reply to `inbox`.
+    Inbox {
+        /// `conversations`: most recent message first.
+        conversations: &'a [InboxEntry],
+        /// `ref` of the `inbox` frame.
         #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<&'a Ref>,
     },
@@ -335,6 +388,8 @@ mod tests {
             json!({"type":"rooms"}),
             json!({"type":"who","room":"lobby"}),
             json!({"type":"typing","room":"lobby"}),
+            json!({"type":"read","room":"lobby","id":3}),
+            json!({"type":"inbox"}),
         ];
         assert_eq!(frames.len(), CLIENT_TYPES.len());
         for frame in frames {

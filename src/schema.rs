@@ -1,6 +1,14 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    mentions (mentioned, room, message_id) {
+        mentioned -> Text,
+        room -> Text,
+        message_id -> BigInt,
+    }
+}
+
+diesel::table! {
     messages (room, id) {
         room -> Text,
         id -> BigInt,
@@ -23,6 +31,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    read_cursors (reader, room) {
+        reader -> Text,
+        room -> Text,
+        last_read -> BigInt,
+    }
+}
+
+diesel::table! {
     rooms (name) {
         name -> Text,
         created_at -> Text,
@@ -30,5 +46,12 @@ diesel::table! {
 }
 
 diesel::joinable!(messages -> rooms (room));
+diesel::joinable!(read_cursors -> rooms (room));
 
-diesel::allow_tables_to_appear_in_same_query!(messages, pending_mentions, rooms,);
+diesel::allow_tables_to_appear_in_same_query!(
+    mentions,
+    messages,
+    pending_mentions,
+    read_cursors,
+    rooms,
+);

@@ -23,6 +23,92 @@ pub struct NewMessage {
     pub from: UserName,
     /// The text as validated, stored verbatim.
     pub text: String,
+    /// The client's key for exactly-once sending: a second message of the
+    /// same sender with the same key is not stored again.
+    pub idempotency_key: Option<String>,
+}
+
+/// A change to a user's read cursor in a room or conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CursorMove {
+    /// Whose cursor.
+    pub reader: UserName,
+    /// The room's or the direct conversation's name.
+    pub channel: String,
+    /// Where to put it (clamped to the channel's latest id).
+    pub to: MessageId,
+    /// What kind of change this is.
+    pub kind: CursorKind,
+}
+
+/// The two ways a cursor changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorKind {
+    /// A join: the cursor starts at `to` (the room's latest id) unless the
+    /// user has one already. This is also how "has ever joined" is kept.
+    Start,
+    /// A `read`: the cursor moves forward to `to`, never back. A room the
+    /// user never joined has no cursor to move.
+    Read,
+}
+
+/// What became of one message of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Appended {
+    /// Stored now, with a new id.
+    Stored(ChatMessage),
+    /// Its sender stored a message with this key before: that message.
+    Duplicate(ChatMessage),
+    /// Its sender used this key before for another room or text.
+    Conflict,
+}
+
+impl Appended {
+    /// The message stored now or before; `None` for a conflict.
+    pub fn message(&self) -> Option<&ChatMessage> {
+        match self {
+            Appended::Stored(message) | Appended::Duplicate(message) => Some(message),
+            Appended::Conflict => None,
+        }
+    }
+}
+
+/// What became of one cursor move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CursorOutcome {
+    /// The cursor moved to this id.
+    Moved(MessageId),
+    /// The cursor stays at this id.
+    Unchanged(MessageId),
+    /// A `read` of a room the user never joined.
+    NotJoined,
+}
+
+/// What one commit did: an outcome per message and per cursor move, in
+/// the batch's order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Committed {
+    /// One per message of the batch.
+    pub messages: Vec<Appended>,
+    /// One per cursor move of the batch.
+    pub cursors: Vec<CursorOutcome>,
+}
+
+/// A user's read state in one room or conversation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadState {
+    /// The room's or the direct conversation's name.
+    pub room: String,
+    /// The latest message's id (0 without messages).
+    pub last_id: MessageId,
+    /// When the latest message was stored (RFC 3339), for ordering.
+    pub last_ts: Option<String>,
+    /// The user's cursor.
+    pub last_read: MessageId,
+    /// Messages after the cursor not sent by the user.
+    pub unread: u64,
+    /// Those of them that mention the user.
+    pub mentions: u64,
 }
 
 /// What one commit writes: rooms to create (if they do not exist yet) and
@@ -33,12 +119,14 @@ pub struct Batch {
     pub rooms: Vec<RoomName>,
     /// Messages in the order the server will deliver them; ids follow that order.
     pub messages: Vec<NewMessage>,
+    /// Cursor moves, applied after the messages.
+    pub cursors: Vec<CursorMove>,
 }
 
 impl Batch {
     /// Nothing to write: no transaction is needed.
     pub fn is_empty(&self) -> bool {
-        self.rooms.is_empty() && self.messages.is_empty()
+        self.rooms.is_empty() && self.messages.is_empty() && self.cursors.is_empty()
     }
 }
 
@@ -106,10 +194,10 @@ pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>>>;
 
 /// Stores and reads messages. See the module doc.
 pub trait MessageStore: Send + Sync {
-    /// Writes `batch` in one transaction and returns the stored messages in
-    /// the batch's order, with their ids. Either everything is stored or
-    /// nothing is (and then no id was used).
-    fn append(&self, batch: Batch) -> StoreFuture<Vec<ChatMessage>>;
+    /// Writes `batch` in one transaction and returns what became of each
+    /// message and cursor move, in the batch's order. Either all of it is
+    /// written or none (and then no id was used).
+    fn commit(&self, batch: Batch) -> StoreFuture<Committed>;
 
     /// Reads one page of a channel's history.
     fn page(&self, query: PageQuery) -> StoreFuture<Page>;
@@ -119,4 +207,11 @@ pub trait MessageStore: Send + Sync {
 
     /// Succeeds when the database answers a query.
     fn check(&self) -> StoreFuture<()>;
+
+    /// The read state of `reader` in one channel; `None` if they have no
+    /// cursor there (never joined the room, no message in the conversation).
+    fn read_state(&self, reader: UserName, channel: String) -> StoreFuture<Option<ReadState>>;
+
+    /// The read state of `reader` in every channel they have a cursor in.
+    fn inbox(&self, reader: UserName) -> StoreFuture<Vec<ReadState>>;
 }

@@ -126,10 +126,12 @@ impl Walkie {
         let room = RoomName::parse(room).map_err(ChatError::BadRequest)?;
         let from = UserName::parse(from).map_err(ChatError::BadRequest)?;
         let text = Text::parse(text, self.limits.max_text_chars).map_err(ChatError::BadRequest)?;
-        self.chat.send(Post { room, from, text }).await.map_err(|error| {
+        let post = Post { room, from, text, idempotency_key: None };
+        let posted = self.chat.send(post).await.map_err(|error| {
             log::error!("the chat server did not answer a post: {error}");
             ChatError::Internal
-        })?
+        })??;
+        Ok(posted.message)
     }
 
     /// Stores and acknowledges every message already received, then closes

@@ -5,14 +5,14 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use super::messages::*;
-use super::outbox::{Pending, Reply};
+use super::outbox::{Pending, PendingCursor, Reply};
 use super::server::{distinct_users, ChatServer, Lifecycle};
 use crate::domain::{Channel, RoomName};
 use crate::error::ChatError;
 use crate::notify::{KeepMentions, TakePendingMentions};
-use crate::protocol::{encode, ChatMessage, PresenceEvent, ServerEvent};
+use crate::protocol::{encode, PresenceEvent, ServerEvent};
 use crate::session::CloseReason;
-use crate::store::NewMessage;
+use crate::store::{CursorKind, CursorMove, NewMessage};
 
 impl ChatServer {
     /// Queues a message for storage, or refuses it once sessions are closed.
@@ -67,8 +67,18 @@ impl Handler<Join> for ChatServer {
             self.registry.join(message.session, &message.room).ok_or(ChatError::Internal)?;
         if joined.created {
             self.outbox.push_room(message.room.clone());
-            self.flush(ctx);
         }
+        if let Some(reader) = self.registry.name_of(message.session).cloned() {
+            // A first join starts the user's read cursor at the latest id.
+            let cursor = CursorMove {
+                reader,
+                channel: message.room.to_string(),
+                to: joined.last_id,
+                kind: CursorKind::Start,
+            };
+            self.outbox.push_cursor(PendingCursor { cursor, reply: None });
+        }
+        self.flush(ctx);
         if joined.first_of_name {
             if let Some(name) = self.registry.name_of(message.session).cloned() {
                 self.announce_presence(&message.room, &name, PresenceEvent::Join);
@@ -94,7 +104,7 @@ impl Handler<Say> for ChatServer {
     type Result = ();
 
     fn handle(&mut self, message: Say, ctx: &mut Context<Self>) {
-        let Say { session, channel, text, reference } = message;
+        let Say { session, channel, text, reference, idempotency_key } = message;
         let reply = Reply::Session { session, reference };
         let Some(from) = self.registry.name_of(session).cloned() else {
             return;
@@ -104,27 +114,54 @@ impl Handler<Say> for ChatServer {
                 return self.reject(reply, ChatError::NotInRoom(room.to_string()));
             }
         }
-        let message = NewMessage { channel: channel.key(), from, text: text.into_string() };
+        let message = NewMessage {
+            channel: channel.key(),
+            from,
+            text: text.into_string(),
+            idempotency_key: idempotency_key.map(String::from),
+        };
         self.enqueue(Pending { channel, message, reply }, ctx);
     }
 }
 
 impl Handler<Post> for ChatServer {
-    type Result = ResponseFuture<Result<ChatMessage, ChatError>>;
+    type Result = ResponseFuture<Result<Posted, ChatError>>;
 
     fn handle(&mut self, message: Post, ctx: &mut Context<Self>) -> Self::Result {
         if !matches!(self.lifecycle, Lifecycle::Running) {
             return Box::pin(async { Err(ChatError::ShuttingDown) });
         }
         let (answer, stored) = oneshot::channel();
-        let Post { room, from, text } = message;
+        let Post { room, from, text, idempotency_key } = message;
         if self.registry.add_room(&room, 0) {
             self.outbox.push_room(room.clone());
         }
-        let message = NewMessage { channel: room.to_string(), from, text: text.into_string() };
+        let message = NewMessage {
+            channel: room.to_string(),
+            from,
+            text: text.into_string(),
+            idempotency_key: idempotency_key.map(String::from),
+        };
         let pending = Pending { channel: Channel::Room(room), message, reply: Reply::Http(answer) };
         self.enqueue(pending, ctx);
         Box::pin(async move { stored.await.unwrap_or(Err(ChatError::Internal)) })
+    }
+}
+
+impl Handler<Read> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, message: Read, ctx: &mut Context<Self>) {
+        let Read { session, channel, id, reference } = message;
+        let Some(reader) = self.registry.name_of(session).cloned() else {
+            return;
+        };
+        if matches!(self.lifecycle, Lifecycle::Closed) {
+            return self.reject(Reply::Session { session, reference }, ChatError::ShuttingDown);
+        }
+        let cursor = CursorMove { reader, channel: channel.key(), to: id, kind: CursorKind::Read };
+        self.outbox.push_cursor(PendingCursor { cursor, reply: Some((session, reference)) });
+        self.flush(ctx);
     }
 }
 

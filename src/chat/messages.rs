@@ -6,7 +6,8 @@
 
 use actix::Message;
 
-use crate::domain::{Channel, MessageId, Ref, RoomName, SessionId, Text, UserName};
+pub use super::outbox::Posted;
+use crate::domain::{Channel, IdempotencyKey, MessageId, Ref, RoomName, SessionId, Text, UserName};
 use crate::error::ChatError;
 use crate::protocol::{ChatMessage, RoomSummary};
 use crate::session::SessionHandle;
@@ -83,13 +84,15 @@ pub struct Say {
     pub text: Text,
     /// The frame's `ref`, put on the sending session's copy only.
     pub reference: Option<Ref>,
+    /// The client's key: a resend gets the stored message back, once.
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// Posts a message to a room from outside a socket, creating the room if
 /// needed. Sent by the HTTP API (and by embedding apps through
 /// [`crate::Walkie::post`]). Replies once the message is stored.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<ChatMessage, ChatError>")]
+#[rtype(result = "Result<Posted, ChatError>")]
 pub struct Post {
     /// The room to post to; created if it does not exist yet.
     pub room: RoomName,
@@ -97,6 +100,23 @@ pub struct Post {
     pub from: UserName,
     /// The message text, already checked against the length limit.
     pub text: Text,
+    /// The body's `idempotency_key`: a resend gets the stored message (200).
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+/// Moves the read cursor of a session's user. Sent by a session for
+/// `read`; answered with `read` frames once stored.
+#[derive(Debug, Message)]
+#[rtype(result = "()")]
+pub struct Read {
+    /// The session that sent `read`: its user's cursor moves.
+    pub session: SessionId,
+    /// A room, or one of the user's own conversations (checked by the session).
+    pub channel: Channel,
+    /// Read up to here.
+    pub id: MessageId,
+    /// The frame's `ref`, on the requesting session's answer.
+    pub reference: Option<Ref>,
 }
 
 /// Tells the others in a room or conversation that a session's user types.

@@ -17,6 +17,7 @@
 //! nodes would put a broker behind it (publish stored messages to Redis,
 //! deliver what arrives from it) without touching sessions.
 
+mod committed;
 mod handlers;
 mod messages;
 mod outbox;

@@ -12,11 +12,21 @@ use tokio::sync::oneshot;
 use crate::domain::{Channel, Ref, RoomName, SessionId};
 use crate::error::ChatError;
 use crate::protocol::ChatMessage;
-use crate::store::{Batch, NewMessage};
+use crate::store::{Batch, CursorMove, NewMessage};
 
 /// Most messages committed in one transaction, so one batch never holds
 /// the writer for long.
 pub const MAX_BATCH: usize = 1024;
+
+/// A message answered over HTTP: the stored message, and whether it was
+/// stored now (201) or before, under the same idempotency key (200).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    /// The stored message.
+    pub message: ChatMessage,
+    /// Stored by this request.
+    pub created: bool,
+}
 
 /// Who is waiting for a message to be stored.
 #[derive(Debug)]
@@ -25,7 +35,7 @@ pub enum Reply {
     /// its acknowledgement.
     Session { session: SessionId, reference: Option<Ref> },
     /// An HTTP POST, answered with the stored message.
-    Http(oneshot::Sender<Result<ChatMessage, ChatError>>),
+    Http(oneshot::Sender<Result<Posted, ChatError>>),
 }
 
 /// A message waiting to be stored, and where it goes once it is.
@@ -36,11 +46,28 @@ pub struct Pending {
     pub reply: Reply,
 }
 
+/// A cursor move waiting to be stored; `reply` is the session that sent
+/// `read` (none for the cursor a join starts).
+#[derive(Debug)]
+pub struct PendingCursor {
+    pub cursor: CursorMove,
+    pub reply: Option<(SessionId, Option<Ref>)>,
+}
+
+/// What the next commit carries, with who waits for each part.
+#[derive(Debug)]
+pub struct Flight {
+    pub batch: Batch,
+    pub messages: Vec<Pending>,
+    pub cursors: Vec<PendingCursor>,
+}
+
 /// Writes waiting for the writer; see the module doc.
 #[derive(Debug, Default)]
 pub struct Outbox {
     rooms: Vec<RoomName>,
     messages: Vec<Pending>,
+    cursors: Vec<PendingCursor>,
     in_flight: bool,
 }
 
@@ -53,20 +80,27 @@ impl Outbox {
         self.messages.push(pending);
     }
 
+    pub fn push_cursor(&mut self, pending: PendingCursor) {
+        self.cursors.push(pending);
+    }
+
     /// The next batch to commit, unless one is in flight or nothing waits.
-    /// The returned `Pending`s match the batch's messages one to one.
-    pub fn next_batch(&mut self) -> Option<(Batch, Vec<Pending>)> {
-        if self.in_flight || (self.rooms.is_empty() && self.messages.is_empty()) {
+    /// The `Pending`s match the batch's messages and cursors one to one.
+    pub fn next_batch(&mut self) -> Option<Flight> {
+        if self.in_flight || self.waiting() == 0 {
             return None;
         }
         let take = self.messages.len().min(MAX_BATCH);
-        let pending: Vec<Pending> = self.messages.drain(..take).collect();
+        let messages: Vec<Pending> = self.messages.drain(..take).collect();
+        let take = self.cursors.len().min(MAX_BATCH);
+        let cursors: Vec<PendingCursor> = self.cursors.drain(..take).collect();
         let batch = Batch {
             rooms: std::mem::take(&mut self.rooms),
-            messages: pending.iter().map(|p| p.message.clone()).collect(),
+            messages: messages.iter().map(|p| p.message.clone()).collect(),
+            cursors: cursors.iter().map(|p| p.cursor.clone()).collect(),
         };
         self.in_flight = true;
-        Some((batch, pending))
+        Some(Flight { batch, messages, cursors })
     }
 
     /// The batch in flight has been committed or has failed.
@@ -76,7 +110,7 @@ impl Outbox {
 
     /// How many writes wait (not counting the batch in flight).
     pub fn waiting(&self) -> usize {
-        self.rooms.len() + self.messages.len()
+        self.rooms.len() + self.messages.len() + self.cursors.len()
     }
 
     /// Nothing waits and nothing is in flight.
@@ -98,6 +132,7 @@ mod tests {
                 channel: room.to_string(),
                 from: UserName::parse("alice").unwrap(),
                 text: text.into(),
+                idempotency_key: None,
             },
             reply: Reply::Session { session: SessionId::next(), reference: None },
         }
@@ -108,17 +143,17 @@ mod tests {
         let mut outbox = Outbox::default();
         assert!(outbox.next_batch().is_none());
         outbox.push_message(pending("one"));
-        let (first, _) = outbox.next_batch().unwrap();
+        let first = outbox.next_batch().unwrap().batch;
         assert_eq!(first.messages.len(), 1);
         outbox.push_message(pending("two"));
         outbox.push_message(pending("three"));
         assert!(outbox.next_batch().is_none(), "one batch in flight at a time");
         assert!(!outbox.is_idle());
         outbox.finish();
-        let (second, replies) = outbox.next_batch().unwrap();
-        let texts: Vec<_> = second.messages.iter().map(|m| m.text.as_str()).collect();
+        let second = outbox.next_batch().unwrap();
+        let texts: Vec<_> = second.batch.messages.iter().map(|m| m.text.as_str()).collect();
         assert_eq!(texts, ["two", "three"]);
-        assert_eq!(replies.len(), 2);
+        assert_eq!(second.messages.len(), 2);
         outbox.finish();
         assert!(outbox.is_idle());
     }
@@ -129,8 +164,8 @@ mod tests {
         for _ in 0..MAX_BATCH + 5 {
             outbox.push_message(pending("x"));
         }
-        assert_eq!(outbox.next_batch().unwrap().0.messages.len(), MAX_BATCH);
+        assert_eq!(outbox.next_batch().unwrap().batch.messages.len(), MAX_BATCH);
         outbox.finish();
-        assert_eq!(outbox.next_batch().unwrap().0.messages.len(), 5);
+        assert_eq!(outbox.next_batch().unwrap().batch.messages.len(), 5);
     }
 }

@@ -10,15 +10,15 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use tokio::sync::oneshot;
 
-use super::outbox::{Outbox, Pending, Reply};
+use super::outbox::{Flight, Outbox, Reply};
 use super::rooms::Registry;
-use crate::domain::{Channel, Conversation, RoomName, SessionId, UserName};
+use crate::domain::{Conversation, RoomName, SessionId, UserName};
 use crate::error::ChatError;
 use crate::metrics::Metrics;
-use crate::notify::{FindMentions, NotificationActor};
-use crate::protocol::{encode, ChatMessage, MessageFrame, PresenceEvent, ServerEvent};
+use crate::notify::NotificationActor;
+use crate::protocol::{encode, PresenceEvent, ServerEvent};
 use crate::session::{CloseReason, Delivery, SessionHandle};
-use crate::store::{MessageStore, RoomRecord, StoreError};
+use crate::store::{MessageStore, RoomRecord};
 
 /// How long to wait before retrying room creations after a failed commit,
 /// so a broken database is not hammered.
@@ -84,21 +84,21 @@ impl ChatServer {
     /// Sends the next batch to the store unless one is in flight; delivers
     /// it once committed.
     pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
-        let Some((batch, pending)) = self.outbox.next_batch() else {
+        let Some(Flight { batch, messages, cursors }) = self.outbox.next_batch() else {
             self.finish_shutdown_if_drained();
             return;
         };
         let rooms = batch.rooms.clone();
         self.metrics.batch_size.observe(batch.messages.len() as f64);
         let started = std::time::Instant::now();
-        let stored = self.store.append(batch);
-        ctx.spawn(stored.into_actor(self).map(move |result, server, ctx| {
+        let committed = self.store.commit(batch);
+        ctx.spawn(committed.into_actor(self).map(move |result, server, ctx| {
             server.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
             server.outbox.finish();
             match result {
-                Ok(messages) => server.deliver_stored(pending, messages),
+                Ok(committed) => server.on_committed(messages, cursors, committed),
                 Err(error) => {
-                    server.fail(pending, &error);
+                    server.fail(messages, cursors, &error);
                     server.retry_rooms_later(rooms, ctx);
                 }
             }
@@ -123,85 +123,6 @@ impl ChatServer {
         self.failed_rooms.extend(rooms);
     }
 
-    fn deliver_stored(&mut self, pending: Vec<Pending>, messages: Vec<ChatMessage>) {
-        let mut room_messages = Vec::new();
-        for (pending, message) in pending.into_iter().zip(messages) {
-            self.deliver(&pending.channel, &message, pending.reply);
-            if matches!(pending.channel, Channel::Room(_)) {
-                room_messages.push(message);
-            }
-        }
-        if !room_messages.is_empty() {
-            self.metrics.notification_queue.inc();
-            self.notifier.do_send(FindMentions { messages: room_messages });
-        }
-    }
-
-    /// Delivers a stored message to everyone who should see it, serialized
-    /// once; the sender's own copy (with `ref`) is the acknowledgement.
-    fn deliver(&mut self, channel: &Channel, message: &ChatMessage, reply: Reply) {
-        let (sender, reference) = match reply {
-            Reply::Session { session, reference } => (Some(session), reference),
-            Reply::Http(answer) => {
-                // ignore: the HTTP client may have gone; the message is stored.
-                let _ = answer.send(Ok(message.clone()));
-                (None, None)
-            }
-        };
-        let frame = encode(&MessageFrame { message, reference: None });
-        let mut room_key = None;
-        let mut recipients: Vec<(SessionId, &SessionHandle)> = Vec::new();
-        match channel {
-            Channel::Room(room) => {
-                if let Some(state) = self.registry.room_mut(room) {
-                    state.last_id = state.last_id.max(message.id);
-                }
-                if let Some(state) = self.registry.room(room) {
-                    room_key = Some(state.key.clone());
-                    recipients.extend(state.members.iter().map(|(id, handle)| (*id, handle)));
-                }
-            }
-            Channel::Direct(conversation) => {
-                for user in distinct_users(conversation) {
-                    let sessions = self.registry.sessions_of(user);
-                    recipients.extend(sessions.map(|(id, handle, _)| (id, handle)));
-                }
-            }
-        }
-        let mut overflowed = Vec::new();
-        let others = recipients.iter().filter(|(id, _)| Some(*id) != sender).count();
-        self.metrics.delivered.inc_by((others + usize::from(sender.is_some())) as u64);
-        for (session, handle) in recipients {
-            if Some(session) == sender {
-                continue; // gets the acknowledgement below
-            }
-            let delivery = Delivery::message(frame.clone(), room_key.clone(), message.id);
-            if handle.deliver(delivery).is_err() {
-                overflowed.push(session);
-            }
-        }
-        if let Some(session) = sender {
-            let acknowledgement = match &reference {
-                Some(reference) => encode(&MessageFrame { message, reference: Some(reference) }),
-                None => frame,
-            };
-            let delivery = Delivery::acknowledgement(acknowledgement, room_key, message.id);
-            overflowed.extend(self.send_to(session, delivery));
-        }
-        self.evict(overflowed);
-    }
-
-    /// Tells everyone waiting for `pending` that it was not stored.
-    fn fail(&mut self, pending: Vec<Pending>, error: &StoreError) {
-        log::error!(
-            "{} messages were not stored and were answered `internal`: {error}",
-            pending.len()
-        );
-        for item in pending {
-            self.reject(item.reply, ChatError::Internal);
-        }
-    }
-
     pub(super) fn reject(&mut self, reply: Reply, error: ChatError) {
         match reply {
             Reply::Session { session, reference } => {
@@ -218,7 +139,7 @@ impl ChatServer {
     }
 
     /// Queues a frame for one session; returns it if its queue is full.
-    fn send_to(&self, session: SessionId, delivery: Delivery) -> Option<SessionId> {
+    pub(super) fn send_to(&self, session: SessionId, delivery: Delivery) -> Option<SessionId> {
         let handle = self.registry.handle(session)?;
         handle.deliver(delivery).err().map(|_| session)
     }

@@ -7,6 +7,7 @@
 //! Reads go to [`HistoryReader`]s on their own `SyncArbiter`, so a long
 //! history query never delays a commit.
 
+pub mod cursors;
 mod models;
 pub mod queries;
 mod reader;
@@ -23,8 +24,10 @@ use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 pub use reader::HistoryReader;
 pub use writer::PersistenceActor;
 
-use crate::protocol::ChatMessage;
-use crate::store::{Batch, MessageStore, Page, PageQuery, RoomRecord, StoreFuture};
+use crate::domain::UserName;
+use crate::store::{
+    Batch, Committed, MessageStore, Page, PageQuery, ReadState, RoomRecord, StoreFuture,
+};
 
 /// The migrations of `migrations/`, compiled into the binary.
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -114,8 +117,8 @@ impl SqliteStore {
 }
 
 impl MessageStore for SqliteStore {
-    fn append(&self, batch: Batch) -> StoreFuture<Vec<ChatMessage>> {
-        let request = self.writer.send(writer::Append { batch });
+    fn commit(&self, batch: Batch) -> StoreFuture<Committed> {
+        let request = self.writer.send(writer::Commit { batch });
         Box::pin(async move { request.await? })
     }
 
@@ -131,6 +134,16 @@ impl MessageStore for SqliteStore {
 
     fn check(&self) -> StoreFuture<()> {
         let request = self.reader.send(reader::Check);
+        Box::pin(async move { request.await? })
+    }
+
+    fn read_state(&self, reader: UserName, channel: String) -> StoreFuture<Option<ReadState>> {
+        let request = self.reader.send(reader::LoadReadState { reader, channel });
+        Box::pin(async move { request.await? })
+    }
+
+    fn inbox(&self, reader: UserName) -> StoreFuture<Vec<ReadState>> {
+        let request = self.reader.send(reader::LoadInbox { reader });
         Box::pin(async move { request.await? })
     }
 }

@@ -49,6 +49,7 @@ pub struct NewMessageRow<'a> {
     pub sender: &'a str,
     pub body: &'a str,
     pub created_at: &'a str,
+    pub idempotency_key: Option<&'a str>,
 }
 
 /// A room (or direct conversation) to create.

@@ -5,8 +5,10 @@ use std::collections::HashMap;
 
 use diesel::dsl::max;
 use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error};
 use diesel::sqlite::SqliteConnection;
 
+use super::cursors;
 use super::models::{
     to_message_id, to_stored_id, MessageRow, NewMessageRow, NewPendingMentionRow, NewRoomRow,
     PendingMentionRow,
@@ -14,7 +16,7 @@ use super::models::{
 use crate::domain::{MessageId, RoomName, UserName};
 use crate::protocol::ChatMessage;
 use crate::schema::{messages, pending_mentions, rooms};
-use crate::store::{Batch, Page, PageQuery, RoomRecord};
+use crate::store::{Appended, Batch, Committed, NewMessage, Page, PageQuery, RoomRecord};
 
 /// The current time as the protocol writes it: RFC 3339 UTC, milliseconds.
 pub fn now_timestamp() -> String {
@@ -36,60 +38,110 @@ pub fn last_id(conn: &mut SqliteConnection, channel: &str) -> QueryResult<Messag
     Ok(last.map_or(0, to_message_id))
 }
 
-/// Appends `batch` inside one immediate transaction, numbering each message
-/// after the latest id of its channel.
+/// Writes `batch` inside one immediate transaction: rooms, then messages
+/// (each numbered after the latest id of its channel), then cursor moves.
 ///
 /// `last_ids` caches the latest id per channel across calls. It is only
 /// updated once the transaction commits, and the caller clears it when a
 /// transaction fails, so it always equals what the database holds: this
 /// function (run by the single writer) is the only code that inserts
 /// messages.
-pub fn append(
+pub fn commit(
     conn: &mut SqliteConnection,
     last_ids: &mut HashMap<String, MessageId>,
     batch: &Batch,
-) -> QueryResult<Vec<ChatMessage>> {
+) -> QueryResult<Committed> {
     let now = now_timestamp();
-    let (stored, advanced) = conn.immediate_transaction(|conn| {
+    let (committed, advanced) = conn.immediate_transaction(|conn| {
         for room in &batch.rooms {
             ensure_room(conn, room.as_str(), &now)?;
         }
-        let mut advanced: HashMap<&str, MessageId> = HashMap::new();
-        let mut stored = Vec::with_capacity(batch.messages.len());
+        let mut latest = Latest { cached: last_ids, advanced: HashMap::new() };
+        let mut messages = Vec::with_capacity(batch.messages.len());
         for message in &batch.messages {
-            let channel = message.channel.as_str();
-            let last = match advanced.get(channel).or_else(|| last_ids.get(channel)) {
-                Some(last) => *last,
-                None => {
-                    ensure_room(conn, channel, &now)?;
-                    last_id(conn, channel)?
-                }
-            };
-            let id = last + 1;
-            diesel::insert_into(messages::table)
-                .values(&NewMessageRow {
-                    room: channel,
-                    id: to_stored_id(id),
-                    sender: message.from.as_str(),
-                    body: &message.text,
-                    created_at: &now,
-                })
-                .execute(conn)?;
-            advanced.insert(channel, id);
-            stored.push(ChatMessage {
-                id,
-                room: message.channel.clone(),
-                from: message.from.clone(),
-                text: message.text.clone(),
-                ts: now.clone(),
+            messages.push(append(conn, &mut latest, message, &now)?);
+        }
+        let mut cursors = Vec::with_capacity(batch.cursors.len());
+        for cursor in &batch.cursors {
+            let latest_id = latest.get(conn, &cursor.channel, &now)?;
+            cursors.push(cursors::apply(conn, cursor, latest_id)?);
+        }
+        Ok::<_, diesel::result::Error>((Committed { messages, cursors }, latest.advanced))
+    })?;
+    last_ids.extend(advanced);
+    Ok(committed)
+}
+
+/// The latest id of each channel inside one transaction: what it stored
+/// so far, else the cache, else the database.
+struct Latest<'a> {
+    cached: &'a HashMap<String, MessageId>,
+    advanced: HashMap<String, MessageId>,
+}
+
+impl Latest<'_> {
+    fn get(
+        &mut self,
+        conn: &mut SqliteConnection,
+        channel: &str,
+        now: &str,
+    ) -> QueryResult<MessageId> {
+        if let Some(id) = self.advanced.get(channel).or_else(|| self.cached.get(channel)) {
+            return Ok(*id);
+        }
+        ensure_room(conn, channel, now)?;
+        let id = last_id(conn, channel)?;
+        self.advanced.insert(channel.to_owned(), id);
+        Ok(id)
+    }
+}
+
+/// Stores one message unless its sender already stored one with the same
+/// idempotency key: the unique index says so, and the stored one answers.
+fn append(
+    conn: &mut SqliteConnection,
+    latest: &mut Latest<'_>,
+    message: &NewMessage,
+    now: &str,
+) -> QueryResult<Appended> {
+    let channel = message.channel.as_str();
+    let id = latest.get(conn, channel, now)? + 1;
+    let inserted = diesel::insert_into(messages::table)
+        .values(&NewMessageRow {
+            room: channel,
+            id: to_stored_id(id),
+            sender: message.from.as_str(),
+            body: &message.text,
+            created_at: now,
+            idempotency_key: message.idempotency_key.as_deref(),
+        })
+        .execute(conn);
+    match (inserted, &message.idempotency_key) {
+        (Ok(_), _) => {}
+        (Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)), Some(key)) => {
+            let existing = messages::table
+                .filter(messages::sender.eq(message.from.as_str()))
+                .filter(messages::idempotency_key.eq(key))
+                .select(MessageRow::as_select())
+                .first(conn)?
+                .into_message();
+            return Ok(if existing.room == message.channel && existing.text == message.text {
+                Appended::Duplicate(existing)
+            } else {
+                Appended::Conflict
             });
         }
-        Ok::<_, diesel::result::Error>((stored, advanced))
-    })?;
-    for (channel, id) in advanced {
-        last_ids.insert(channel.to_owned(), id);
+        (Err(error), _) => return Err(error),
     }
-    Ok(stored)
+    latest.advanced.insert(channel.to_owned(), id);
+    cursors::follow_own_message(conn, message, id)?;
+    Ok(Appended::Stored(ChatMessage {
+        id,
+        room: message.channel.clone(),
+        from: message.from.clone(),
+        text: message.text.clone(),
+        ts: now.to_owned(),
+    }))
 }
 
 /// One page of a channel's history; see [`PageQuery`].
@@ -215,11 +267,19 @@ mod tests {
             channel: channel.into(),
             from: UserName::parse("alice").unwrap(),
             text: text.into(),
+            idempotency_key: None,
         }
     }
 
     fn batch(messages: &[(&str, &str)]) -> Batch {
-        Batch { rooms: Vec::new(), messages: messages.iter().map(|(c, t)| message(c, t)).collect() }
+        Batch {
+            messages: messages.iter().map(|(c, t)| message(c, t)).collect(),
+            ..Batch::default()
+        }
+    }
+
+    fn stored_ids(committed: &Committed) -> Vec<MessageId> {
+        committed.messages.iter().map(|m| m.message().unwrap().id).collect()
     }
 
     fn ids(page: &Page) -> Vec<MessageId> {
@@ -232,11 +292,11 @@ mod tests {
         let mut conn = pool.get().unwrap();
         let mut cache = HashMap::new();
         let stored =
-            append(&mut conn, &mut cache, &batch(&[("a", "1"), ("b", "1"), ("a", "2")])).unwrap();
-        assert_eq!(stored.iter().map(|m| m.id).collect::<Vec<_>>(), [1, 1, 2]);
+            commit(&mut conn, &mut cache, &batch(&[("a", "1"), ("b", "1"), ("a", "2")])).unwrap();
+        assert_eq!(stored_ids(&stored), [1, 1, 2]);
         let mut cold = HashMap::new(); // as after a restart
-        let stored = append(&mut conn, &mut cold, &batch(&[("a", "3"), ("@x+y", "dm")])).unwrap();
-        assert_eq!(stored.iter().map(|m| m.id).collect::<Vec<_>>(), [3, 1]);
+        let stored = commit(&mut conn, &mut cold, &batch(&[("a", "3"), ("@x+y", "dm")])).unwrap();
+        assert_eq!(stored_ids(&stored), [3, 1]);
     }
 
     #[test]
@@ -244,14 +304,14 @@ mod tests {
         let (_dir, pool) = database();
         let mut conn = pool.get().unwrap();
         let mut cache = HashMap::new();
-        append(&mut conn, &mut cache, &batch(&[("a", "1")])).unwrap();
+        commit(&mut conn, &mut cache, &batch(&[("a", "1")])).unwrap();
         // A row already holding the id the next message would take makes
         // the whole batch fail.
         diesel::sql_query("INSERT INTO messages (room, id, sender, body, created_at) VALUES ('a', 3, 'x', 'y', 'z')")
             .execute(&mut conn)
             .unwrap();
         cache.insert("a".to_owned(), 2);
-        assert!(append(&mut conn, &mut cache, &batch(&[("b", "1"), ("a", "2")])).is_err());
+        assert!(commit(&mut conn, &mut cache, &batch(&[("b", "1"), ("a", "2")])).is_err());
         assert_eq!(last_id(&mut conn, "b").unwrap(), 0, "the whole batch rolled back");
     }
 
@@ -262,7 +322,7 @@ mod tests {
         let mut cache = HashMap::new();
         let mut with_empty_room = batch(&[("lobby", "1"), ("lobby", "2"), ("@a+b", "dm")]);
         with_empty_room.rooms.push(RoomName::parse("empty").unwrap());
-        append(&mut conn, &mut cache, &with_empty_room).unwrap();
+        commit(&mut conn, &mut cache, &with_empty_room).unwrap();
         let listed: Vec<_> = rooms(&mut conn)
             .unwrap()
             .into_iter()
@@ -277,7 +337,7 @@ mod tests {
         let mut conn = pool.get().unwrap();
         let texts: Vec<String> = (1..=10).map(|i| i.to_string()).collect();
         let all: Vec<(&str, &str)> = texts.iter().map(|t| ("r", t.as_str())).collect();
-        append(&mut conn, &mut HashMap::new(), &batch(&all)).unwrap();
+        commit(&mut conn, &mut HashMap::new(), &batch(&all)).unwrap();
         let query = |since, before, upto, limit| PageQuery {
             channel: "r".into(),
             since,
@@ -303,9 +363,14 @@ mod tests {
     fn pending_mentions_are_taken_once() {
         let (_dir, pool) = database();
         let mut conn = pool.get().unwrap();
-        let stored = append(&mut conn, &mut HashMap::new(), &batch(&[("r", "@bob hi")])).unwrap();
+        let stored = commit(&mut conn, &mut HashMap::new(), &batch(&[("r", "@bob hi")])).unwrap();
         let bob = UserName::parse("bob").unwrap();
-        add_pending_mentions(&mut conn, std::slice::from_ref(&bob), &stored[0]).unwrap();
+        add_pending_mentions(
+            &mut conn,
+            std::slice::from_ref(&bob),
+            stored.messages[0].message().unwrap(),
+        )
+        .unwrap();
         let taken = take_pending_mentions(&mut conn, &bob).unwrap();
         assert_eq!((taken.len(), taken[0].id, taken[0].text.as_str()), (1, 1, "@bob hi"));
         assert!(take_pending_mentions(&mut conn, &bob).unwrap().is_empty());

@@ -3,8 +3,9 @@
 use actix::{Actor, Handler, Message, SyncContext};
 use diesel::connection::SimpleConnection;
 
-use super::{queries, DbPool};
-use crate::store::{Page, PageQuery, RoomRecord, StoreError};
+use super::{cursors, queries, DbPool};
+use crate::domain::UserName;
+use crate::store::{Page, PageQuery, ReadState, RoomRecord, StoreError};
 
 /// Reads one page of history. Sent by `SqliteStore::page`.
 #[derive(Debug, Message)]
@@ -17,6 +18,24 @@ pub struct LoadPage {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<RoomRecord>, StoreError>")]
 pub struct ListRooms;
+
+/// Reads a user's read state in one channel. Sent by `SqliteStore::read_state`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Option<ReadState>, StoreError>")]
+pub struct LoadReadState {
+    /// Whose state.
+    pub reader: UserName,
+    /// The room's or conversation's name.
+    pub channel: String,
+}
+
+/// Reads a user's read state everywhere. Sent by `SqliteStore::inbox`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<ReadState>, StoreError>")]
+pub struct LoadInbox {
+    /// Whose inbox.
+    pub reader: UserName,
+}
 
 /// Runs a trivial query, for `/healthz`. Sent by `SqliteStore::check`.
 #[derive(Debug, Message)]
@@ -62,5 +81,23 @@ impl Handler<Check> for HistoryReader {
 
     fn handle(&mut self, _: Check, _: &mut Self::Context) -> Self::Result {
         Ok(self.pool.get()?.batch_execute("SELECT 1")?)
+    }
+}
+
+impl Handler<LoadReadState> for HistoryReader {
+    type Result = Result<Option<ReadState>, StoreError>;
+
+    fn handle(&mut self, message: LoadReadState, _: &mut Self::Context) -> Self::Result {
+        let mut conn = self.pool.get()?;
+        Ok(cursors::read_state(&mut conn, &message.reader, &message.channel)?)
+    }
+}
+
+impl Handler<LoadInbox> for HistoryReader {
+    type Result = Result<Vec<ReadState>, StoreError>;
+
+    fn handle(&mut self, message: LoadInbox, _: &mut Self::Context) -> Self::Result {
+        let mut conn = self.pool.get()?;
+        Ok(cursors::inbox(&mut conn, &message.reader)?)
     }
 }

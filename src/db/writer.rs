@@ -11,17 +11,16 @@ use actix::{Actor, ActorContext, Handler, Message, SyncContext};
 
 use super::{queries, DbPool};
 use crate::domain::MessageId;
-use crate::protocol::ChatMessage;
-use crate::store::{Batch, StoreError};
+use crate::store::{Batch, Committed, StoreError};
 
 /// Stores a batch in one transaction.
 ///
-/// Sent by [`crate::db::SqliteStore::append`]; handled by [`PersistenceActor`].
+/// Sent by `SqliteStore::commit`; handled by [`PersistenceActor`].
 /// Replies with the stored messages in the batch's order, or an error when
 /// nothing was stored.
 #[derive(Debug, Message)]
-#[rtype(result = "Result<Vec<ChatMessage>, StoreError>")]
-pub struct Append {
+#[rtype(result = "Result<Committed, StoreError>")]
+pub struct Commit {
     pub batch: Batch,
 }
 
@@ -29,7 +28,7 @@ pub struct Append {
 pub struct PersistenceActor {
     pool: DbPool,
     /// Latest stored id per channel; equal to the database's, see
-    /// [`queries::append`].
+    /// [`queries::commit`].
     last_ids: HashMap<String, MessageId>,
     /// Tests make the writer panic on a message with this text.
     #[cfg(test)]
@@ -47,18 +46,18 @@ impl PersistenceActor {
         }
     }
 
-    fn append(&mut self, batch: &Batch) -> Result<Vec<ChatMessage>, StoreError> {
+    fn commit(&mut self, batch: &Batch) -> Result<Committed, StoreError> {
         #[cfg(test)]
         if let Some(text) = self.panic_on {
             assert!(!batch.messages.iter().any(|m| m.text == text), "injected fault");
         }
         let mut conn = self.pool.get()?;
         let started = std::time::Instant::now();
-        let stored = queries::append(&mut conn, &mut self.last_ids, batch);
+        let stored = queries::commit(&mut conn, &mut self.last_ids, batch);
         match &stored {
-            Ok(messages) => log::debug!(
+            Ok(committed) => log::debug!(
                 "committed {} messages and {} rooms in {:?}",
-                messages.len(),
+                committed.messages.len(),
                 batch.rooms.len(),
                 started.elapsed()
             ),
@@ -80,16 +79,16 @@ impl Actor for PersistenceActor {
     type Context = SyncContext<Self>;
 }
 
-impl Handler<Append> for PersistenceActor {
-    type Result = Result<Vec<ChatMessage>, StoreError>;
+impl Handler<Commit> for PersistenceActor {
+    type Result = Result<Committed, StoreError>;
 
     /// A panic while storing is caught: the batch is answered with an error
     /// (nothing of it was committed), and the actor is stopped, which makes
     /// its `SyncArbiter` start a fresh one on the same thread. Batches
     /// queued behind it wait in the mailbox, in order, for the new actor.
-    fn handle(&mut self, message: Append, ctx: &mut Self::Context) -> Self::Result {
+    fn handle(&mut self, message: Commit, ctx: &mut Self::Context) -> Self::Result {
         let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.append(&message.batch)));
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.commit(&message.batch)));
         outcome.unwrap_or_else(|_| {
             log::error!(
                 "the persistence worker panicked storing {} messages (not stored); restarting it",
@@ -105,13 +104,18 @@ impl Handler<Append> for PersistenceActor {
 mod tests {
     use super::*;
     use crate::domain::UserName;
-    use crate::store::NewMessage;
+    use crate::store::{Appended, NewMessage};
     use actix::SyncArbiter;
 
     fn batch(text: &str) -> Batch {
         let from = UserName::parse("alice").unwrap();
-        let messages = vec![NewMessage { channel: "r".into(), from, text: text.into() }];
-        Batch { rooms: Vec::new(), messages }
+        let messages = vec![NewMessage {
+            channel: "r".into(),
+            from,
+            text: text.into(),
+            idempotency_key: None,
+        }];
+        Batch { messages, ..Batch::default() }
     }
 
     #[actix::test]
@@ -122,12 +126,17 @@ mod tests {
             panic_on: Some("boom"),
             ..PersistenceActor::new(pool.clone())
         });
-        let first = writer.send(Append { batch: batch("one") });
-        let failing = writer.send(Append { batch: batch("boom") });
-        let queued = writer.send(Append { batch: batch("two") });
-        assert_eq!(first.await.unwrap().unwrap()[0].id, 1);
+        let first = writer.send(Commit { batch: batch("one") });
+        let failing = writer.send(Commit { batch: batch("boom") });
+        let queued = writer.send(Commit { batch: batch("two") });
+        let first = first.await.unwrap().unwrap();
+        assert_eq!(
+            first.messages[0],
+            Appended::Stored(first.messages[0].message().unwrap().clone())
+        );
+        assert_eq!(first.messages[0].message().unwrap().id, 1);
         assert!(matches!(failing.await.unwrap(), Err(StoreError::Panicked)));
-        let after = queued.await.unwrap().unwrap();
-        assert_eq!((after[0].id, after[0].text.as_str()), (2, "two"), "no id taken by the panic");
+        let after = queued.await.unwrap().unwrap().messages[0].message().unwrap().clone();
+        assert_eq!((after.id, after.text.as_str()), (2, "two"), "no id taken by the panic");
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{bad_request, ApiError};
 use super::ws::bearer_token;
 use crate::chat::{GetStats, ListRooms, Post, RoomExists};
-use crate::domain::{Limit, MessageId, RoomName, Text, UserName};
+use crate::domain::{IdempotencyKey, Limit, MessageId, RoomName, Text, UserName};
 use crate::error::ChatError;
 use crate::protocol::ChatMessage;
 use crate::store::PageQuery;
@@ -104,21 +104,25 @@ pub async fn messages(
 pub struct PostBody {
     from: UserName,
     text: Text,
+    idempotency_key: Option<IdempotencyKey>,
 }
 
-/// `POST /api/rooms/{room}/messages`: stores, delivers live, answers 201.
+/// `POST /api/rooms/{room}/messages`: stores, delivers live, answers 201
+/// (200 for a resend with the same `idempotency_key`, 409 for a conflict).
 pub async fn post(
     request: HttpRequest,
     walkie: web::Data<Walkie>,
     room: web::Path<String>,
     body: web::Json<PostBody>,
 ) -> Result<HttpResponse, ApiError> {
-    let PostBody { from, text } = body.into_inner();
+    let PostBody { from, text, idempotency_key } = body.into_inner();
     authorize(&walkie, &request, &from)?;
     let room = RoomName::parse(room.into_inner()).map_err(bad_request)?;
     text.check_length(walkie.limits().max_text_chars).map_err(bad_request)?;
-    let stored = walkie.chat().send(Post { room, from, text }).await??;
-    Ok(HttpResponse::Created().json(stored))
+    let posted = walkie.chat().send(Post { room, from, text, idempotency_key }).await??;
+    // 201 when stored now; 200 with the stored message for a resend.
+    let mut response = if posted.created { HttpResponse::Created() } else { HttpResponse::Ok() };
+    Ok(response.json(posted.message))
 }
 
 /// With an auth secret, a post needs `Authorization: Bearer <JWT>` (401

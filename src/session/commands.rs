@@ -4,10 +4,10 @@ use actix::prelude::*;
 use actix_web_actors::ws;
 
 use super::WsSession;
-use crate::chat::{Leave, ListRooms, Say, Typing, Who};
-use crate::domain::{Channel, Conversation, Ref, RoomName, Text};
+use crate::chat::{Leave, ListRooms, Read, Say, Typing, Who};
+use crate::domain::{Channel, Conversation, IdempotencyKey, Ref, RoomName, Text};
 use crate::error::ChatError;
-use crate::protocol::{decode, encode, ClientCommand, Frame, ServerEvent};
+use crate::protocol::{decode, encode, ClientCommand, Frame, InboxEntry, ServerEvent};
 
 type Ctx = ws::WebsocketContext<WsSession>;
 
@@ -31,14 +31,14 @@ impl WsSession {
                 self.join(room, since, limit.unwrap_or_default(), reference, ctx)
             }
             ClientCommand::Leave { room } => self.leave(room, reference, ctx),
-            ClientCommand::Say { room, text } => {
+            ClientCommand::Say { room, text, idempotency_key } => {
                 if self.check_member(&room, reference.as_ref(), ctx) {
-                    self.say(Channel::Room(room), text, reference);
+                    self.say(Channel::Room(room), text, reference, idempotency_key);
                 }
             }
-            ClientCommand::Direct { to, text } => {
+            ClientCommand::Direct { to, text, idempotency_key } => {
                 let conversation = Conversation::between(self.name.clone(), to);
-                self.say(Channel::Direct(conversation), text, reference);
+                self.say(Channel::Direct(conversation), text, reference, idempotency_key);
             }
             ClientCommand::History { room, before, since, limit } => {
                 self.history(room, since, before, limit.unwrap_or_default(), reference, ctx)
@@ -56,6 +56,13 @@ impl WsSession {
                 });
             }
             ClientCommand::Typing { room } => self.typing(room, reference, ctx),
+            ClientCommand::Read { room, id } => {
+                if self.check_own(&room, reference.as_ref(), ctx) {
+                    let read = Read { session: self.id, channel: room, id, reference };
+                    self.chat.do_send(read);
+                }
+            }
+            ClientCommand::Inbox {} => self.inbox(reference, ctx),
         }
     }
 
@@ -80,25 +87,64 @@ impl WsSession {
         );
     }
 
-    fn say(&mut self, channel: Channel, text: Text, reference: Option<Ref>) {
-        self.chat.do_send(Say { session: self.id, channel, text, reference });
+    fn say(
+        &mut self,
+        channel: Channel,
+        text: Text,
+        reference: Option<Ref>,
+        idempotency_key: Option<IdempotencyKey>,
+    ) {
+        self.chat.do_send(Say { session: self.id, channel, text, reference, idempotency_key });
     }
 
-    fn typing(&mut self, channel: Channel, reference: Option<Ref>, ctx: &mut Ctx) {
-        match &channel {
-            Channel::Room(room) => {
-                if !self.check_member(room, reference.as_ref(), ctx) {
-                    return;
-                }
-            }
+    /// Whether `channel` is not someone else's conversation; if it is,
+    /// answers `forbidden`.
+    fn check_own(&mut self, channel: &Channel, reference: Option<&Ref>, ctx: &mut Ctx) -> bool {
+        match channel {
             Channel::Direct(conversation) if !conversation.includes(&self.name) => {
                 let error =
                     ChatError::Forbidden(format!("{conversation} is not your conversation"));
-                return self.send_error(ctx, &error, reference.as_ref());
+                self.send_error(ctx, &error, reference);
+                false
             }
-            Channel::Direct(_) => {}
+            _ => true,
         }
-        self.chat.do_send(Typing { session: self.id, channel });
+    }
+
+    fn typing(&mut self, channel: Channel, reference: Option<Ref>, ctx: &mut Ctx) {
+        let allowed = match &channel {
+            Channel::Room(room) => self.check_member(room, reference.as_ref(), ctx),
+            Channel::Direct(_) => self.check_own(&channel, reference.as_ref(), ctx),
+        };
+        if allowed {
+            self.chat.do_send(Typing { session: self.id, channel });
+        }
+    }
+
+    /// `inbox`: the user's read state everywhere, most recent first.
+    fn inbox(&mut self, reference: Option<Ref>, ctx: &mut Ctx) {
+        let inbox = self.store.inbox(self.name.clone());
+        ctx.spawn(inbox.into_actor(self).map(move |result, session, ctx| match result {
+            Ok(states) => {
+                let conversations: Vec<InboxEntry> = states
+                    .into_iter()
+                    .map(|state| InboxEntry {
+                        room: state.room,
+                        last_id: state.last_id,
+                        last_read: state.last_read,
+                        unread: state.unread,
+                        mentions: state.mentions,
+                    })
+                    .collect();
+                let reference = reference.as_ref();
+                let frame = ServerEvent::Inbox { conversations: &conversations, reference };
+                session.send_frame(ctx, encode(&frame));
+            }
+            Err(error) => {
+                log::error!("reading the inbox of {} failed: {error}", session.name);
+                session.send_error(ctx, &ChatError::Internal, reference.as_ref());
+            }
+        }));
     }
 
     /// Sends the answer of a `ChatServer` query to the client.

@@ -84,6 +84,7 @@ impl WsSession {
         let request = self.chat.send(Join { session: self.id, room: room.clone() });
         let store = self.store.clone();
         let channel = room.to_string();
+        let (reader, room_key) = (self.name.clone(), room.to_string());
         let loaded = async move {
             let JoinReply { members, last_id } = request.await.map_err(|error| {
                 log::error!("the chat server did not answer a join: {error}");
@@ -91,11 +92,16 @@ impl WsSession {
             })??;
             let query =
                 PageQuery { channel, since, before: None, upto: Some(last_id), limit: limit.get() };
-            let page = store.page(query).await.map_err(|error| {
+            let page = store.page(query).await;
+            let state = store.read_state(reader, room_key).await;
+            let (page, state) = page.and_then(|page| Ok((page, state?))).map_err(|error| {
                 log::error!("reading history for a join failed: {error}");
                 ChatError::Internal
             })?;
-            Ok::<_, ChatError>((members, last_id, page))
+            // No cursor yet: this is the user's first join, and their cursor
+            // starts at the latest message.
+            let (last_read, unread) = state.map_or((last_id, 0), |s| (s.last_read, s.unread));
+            Ok::<_, ChatError>((members, last_id, page, last_read, unread))
         };
         ctx.spawn(loaded.into_actor(self).map(move |result, session, ctx| {
             let current = matches!(
@@ -106,12 +112,14 @@ impl WsSession {
                 return; // a later join or a leave took over
             }
             match result {
-                Ok((members, upto, page)) => {
+                Ok((members, upto, page, last_read, unread)) => {
                     let joined = ServerEvent::Joined {
                         room: &room,
                         members: &members,
                         history: &page.messages,
                         more: page.more,
+                        last_read,
+                        unread,
                         reference: reference.as_ref(),
                     };
                     session.send_frame(ctx, encode(&joined));

@@ -19,7 +19,7 @@ async fn joined_lists_sorted_members_and_empty_history() {
     assert_eq!(
         joined,
         json!({"type": "joined", "room": "lobby", "members": ["alice", "bob", "carol"],
-               "history": [], "more": false, "ref": "j1"})
+               "history": [], "more": false, "last_read": 0, "unread": 0, "ref": "j1"})
     );
 }
 
