@@ -15,7 +15,7 @@ use actix::{Actor, Addr, Handler, Message, SyncContext};
 use std::sync::Arc;
 
 use crate::chat::{ChatServer, Mention, RouteMentions};
-use crate::db::{queries, DbPool};
+use crate::db::{cursors, queries, DbPool};
 use crate::domain::{is_name_char, UserName};
 use crate::metrics::Metrics;
 use crate::protocol::{encode, ChatMessage, ServerEvent};
@@ -122,8 +122,21 @@ impl Handler<FindMentions> for NotificationActor {
                 (!users.is_empty()).then_some(Mention { message, users })
             })
             .collect();
-        if !mentions.is_empty() {
-            self.chat.do_send(RouteMentions { mentions });
+        if mentions.is_empty() {
+            return;
+        }
+        // Route first: live mentions must not wait for the disk.
+        self.chat.do_send(RouteMentions { mentions: mentions.clone() });
+        let recorded = self.with_connection(|conn| {
+            conn.immediate_transaction(|conn| {
+                for Mention { message, users } in &mentions {
+                    cursors::add_mentions(conn, &message.room, message.id, users)?;
+                }
+                Ok(())
+            })
+        });
+        if let Err(error) = recorded {
+            log::error!("could not record {} mentions for unread counts: {error}", mentions.len());
         }
     }
 }

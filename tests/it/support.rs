@@ -209,6 +209,16 @@ impl TestClient {
         }
     }
 
+    /// Skips frames until one whose `ref` is `reference`.
+    pub async fn skip_to_ref(&mut self, reference: &str) -> Value {
+        loop {
+            let frame = self.recv().await;
+            if frame["ref"] == reference {
+                return frame;
+            }
+        }
+    }
+
     /// Asserts that no text frame arrives within `wait`.
     pub async fn expect_silence(&mut self, wait: Duration) {
         let deadline = tokio::time::Instant::now() + wait;
