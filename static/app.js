@@ -19,6 +19,7 @@ const state = {
   current: null,
   rooms: new Map(), // name -> conversation state, see conversation()
   typing: new Map(), // room -> Map(name -> timer)
+  offlineUntil: 0,
   lastTypingSent: 0,
 };
 
@@ -83,7 +84,18 @@ function socketUrl() {
   return url;
 }
 
+/** A fresh idempotency key: a resend with it is never stored twice. */
+function newKey() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 function connect() {
+  const wait = state.offlineUntil - Date.now();
+  if (wait > 0) {
+    setTimeout(connect, wait);
+    return;
+  }
   setConnection("connecting");
   const socket = new WebSocket(socketUrl());
   state.socket = socket;
@@ -102,8 +114,10 @@ function connect() {
     const wasWelcomed = state.welcomed;
     state.welcomed = false;
     setConnection("closed");
+    // What was sent but not acknowledged goes again, with its key, once
+    // the connection is back: the server stores each message once.
     for (const room of state.rooms.values()) {
-      for (const item of room.pending) if (item.sent) item.state = "failed";
+      for (const item of room.pending) if (item.state === "pending") item.sent = false;
     }
     render();
     if (!wasWelcomed && !state.me) return explainRefusal();
@@ -143,6 +157,12 @@ function handle(frame) {
       $("#chat").hidden = false;
       setConnection("open");
       resume();
+      break;
+    case "read":
+      onRead(frame);
+      break;
+    case "inbox":
+      onInbox(frame);
       break;
     case "joined":
       onJoined(frame);
@@ -189,8 +209,9 @@ function resume() {
     } else {
       send({ type: "join", room: room.name, since: room.lastId || undefined, ref: ref() });
     }
-    for (const item of room.pending) if (!item.sent) transmit(room, item);
+    for (const item of room.pending) if (!item.sent && item.state === "pending") transmit(room, item);
   }
+  send({ type: "inbox", ref: ref() });
 }
 
 function addMessages(room, messages) {
@@ -211,7 +232,38 @@ function onJoined(frame) {
   room.members = frame.members;
   if (fresh) room.more = frame.more;
   addMessages(room, frame.history);
+  room.lastRead = Math.max(room.lastRead ?? 0, frame.last_read ?? 0);
+  if (state.current !== frame.room) room.unread = frame.unread ?? room.unread;
   if (!state.current) openRoom(frame.room);
+  markRead(room);
+}
+
+/** Tells the server the open room is read up to its last message, so
+ * every tab of the user clears its badges. */
+function markRead(room) {
+  if (state.current !== room.name || document.hidden || !room.lastId) return;
+  if (room.lastId <= (room.readSent ?? 0) && room.lastId <= (room.lastRead ?? 0)) return;
+  room.readSent = room.lastId;
+  send({ type: "read", room: room.name, id: room.lastId });
+}
+
+function onRead(frame) {
+  const room = state.rooms.get(frame.room);
+  if (!room) return;
+  room.lastRead = Math.max(room.lastRead ?? 0, frame.id);
+  room.unread = room.messages.filter((m) => m.id > room.lastRead && m.from !== state.me).length;
+  if (room.unread === 0) room.mentions = 0;
+}
+
+function onInbox(frame) {
+  for (const entry of frame.conversations) {
+    if (!entry.room.startsWith("@") && !state.rooms.has(entry.room)) continue;
+    const room = conversation(entry.room);
+    room.lastRead = Math.max(room.lastRead ?? 0, entry.last_read);
+    if (state.current === entry.room) continue;
+    room.unread = entry.unread;
+    room.mentions = entry.mentions;
+  }
 }
 
 function onMessage(frame) {
@@ -224,6 +276,7 @@ function onMessage(frame) {
     if (!room.direct && mentionsMe(frame.text)) room.mentions += 1;
   }
   clearTyping(frame.room, frame.from);
+  markRead(room);
 }
 
 function onHistory(frame) {
@@ -285,14 +338,16 @@ function openRoom(name) {
     room.more = false;
     send({ type: "history", room: name, ref: ref() });
   }
+  markRead(room);
   render();
   scrollToBottom();
 }
 
 function transmit(room, item) {
+  const common = { text: item.text, ref: item.ref, idempotency_key: item.key };
   const frame = room.direct
-    ? { type: "direct", to: otherUser(room.name), text: item.text, ref: item.ref }
-    : { type: "say", room: room.name, text: item.text, ref: item.ref };
+    ? { type: "direct", to: otherUser(room.name), ...common }
+    : { type: "say", room: room.name, ...common };
   item.sent = send(frame);
   item.state = "pending";
 }
@@ -300,7 +355,7 @@ function transmit(room, item) {
 function sendMessage(text) {
   if (!state.current || !text.trim()) return;
   const room = conversation(state.current);
-  const item = { ref: `say-${state.nextRef++}`, text, state: "pending", sent: false };
+  const item = { ref: `say-${state.nextRef++}`, key: newKey(), text, state: "pending", sent: false };
   room.pending.push(item);
   transmit(room, item);
   render();
@@ -479,7 +534,9 @@ $("#message-list").addEventListener("scroll", (event) => {
 
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden && state.current) {
-    conversation(state.current).unread = 0;
+    const room = conversation(state.current);
+    room.unread = 0;
+    markRead(room);
     render();
   }
 });
@@ -495,5 +552,10 @@ if (params.has("name")) {
 window.walkieDebug = {
   get socket() {
     return state.socket;
+  },
+  /** Drops the connection and stays offline for `ms` (then reconnects). */
+  offline(ms) {
+    state.offlineUntil = Date.now() + ms;
+    state.socket?.close();
   },
 };

@@ -313,3 +313,48 @@ async fn older_history_loads_on_scrolling_up_and_mentions_stand_out() {
     dana.screenshot("6-phone").await;
     dana.close().await;
 }
+
+#[tokio::test]
+async fn a_message_typed_offline_is_sent_once_back_online_and_reading_clears_every_tab() {
+    let app = TestApp::spawn();
+    let driver = Chromedriver::start().await;
+    let bob = driver.browser("bob").await;
+    let alice = driver.browser("alice").await;
+    let alice_tab = driver.browser("alice-tab2").await;
+    bob.open(&app.url("/?name=bob&room=lobby")).await;
+    // Both of alice's tabs are in lobby but looking at another room.
+    for tab in [&alice, &alice_tab] {
+        tab.open(&app.url("/?name=alice&room=lobby")).await;
+        tab.wait_for("[data-testid=room-item][data-room=lobby][aria-current=true]").await;
+        tab.type_into("[data-testid=room-input]", &format!("other{ENTER}")).await;
+        tab.wait_for("[data-testid=room-item][data-room=other][aria-current=true]").await;
+    }
+    bob.wait_for("[data-testid=member][data-name=alice]").await;
+
+    // bob loses the network and writes anyway: the message waits as pending.
+    bob.script("window.walkieDebug.offline(1500)").await;
+    bob.wait_for("[data-testid=connection-state][data-state=closed]").await;
+    bob.send_message("written in a tunnel").await;
+    bob.wait_for("[data-testid=message][data-state=pending]").await;
+    bob.screenshot("7-pending").await;
+    bob.wait_for("[data-testid=connection-state][data-state=open]").await;
+    bob.wait_for("[data-testid=message][data-state=sent][data-id='1']").await;
+
+    // Both tabs count it unread; reading it in one clears the other.
+    for tab in [&alice, &alice_tab] {
+        tab.wait_for_texts("[data-room=lobby] [data-testid=unread-badge]", &["1"]).await;
+    }
+    alice.find("[data-testid=room-item][data-room=lobby]").await.click().await.unwrap();
+    alice.wait_for_texts("[data-testid=message-text]", &["written in a tunnel"]).await;
+    eventually("the second tab's badge clears", || async {
+        alice_tab.all("[data-room=lobby] [data-testid=unread-badge]").await.is_empty()
+    })
+    .await;
+    alice_tab.screenshot("8-read-elsewhere").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(bob.all("[data-testid=message]").await.len(), 1, "exactly once for the sender");
+    assert_eq!(alice.all("[data-testid=message]").await.len(), 1, "exactly once for the reader");
+    for browser in [bob, alice, alice_tab] {
+        browser.close().await;
+    }
+}
