@@ -7,6 +7,7 @@ const NAME = /^[A-Za-z0-9_.-]{1,32}$/;
 const TYPING_SHOWN_MS = 5000;
 const TYPING_SEND_EVERY_MS = 2000;
 const GROUP_WITHIN_MS = 5 * 60 * 1000;
+const READ_EVERY_MS = 500;
 
 const state = {
   socket: null,
@@ -117,6 +118,7 @@ function connect() {
     // What was sent but not acknowledged goes again, with its key, once
     // the connection is back: the server stores each message once.
     for (const room of state.rooms.values()) {
+      room.readSent = 0;
       for (const item of room.pending) if (item.state === "pending") item.sent = false;
     }
     render();
@@ -239,20 +241,33 @@ function onJoined(frame) {
 }
 
 /** Tells the server the open room is read up to its last message, so
- * every tab of the user clears its badges. */
+ * every tab of the user clears its badges. At most one `read` every
+ * READ_EVERY_MS, for the highest id: a busy room must not flood the server
+ * (flood control counts every frame). */
 function markRead(room) {
   if (state.current !== room.name || document.hidden || !room.lastId) return;
-  if (room.lastId <= (room.readSent ?? 0) && room.lastId <= (room.lastRead ?? 0)) return;
-  room.readSent = room.lastId;
-  send({ type: "read", room: room.name, id: room.lastId });
+  if (room.lastId <= Math.max(room.readSent ?? 0, room.lastRead ?? 0)) return;
+  if (state.readTimer) return;
+  state.readTimer = setTimeout(() => {
+    state.readTimer = null;
+    const current = state.current && state.rooms.get(state.current);
+    if (!current || document.hidden || !current.lastId) return;
+    if (current.lastId <= Math.max(current.readSent ?? 0, current.lastRead ?? 0)) return;
+    if (send({ type: "read", room: current.name, id: current.lastId })) current.readSent = current.lastId;
+  }, READ_EVERY_MS);
 }
 
 function onRead(frame) {
   const room = state.rooms.get(frame.room);
   if (!room) return;
   room.lastRead = Math.max(room.lastRead ?? 0, frame.id);
-  room.unread = room.messages.filter((m) => m.id > room.lastRead && m.from !== state.me).length;
-  if (room.unread === 0) room.mentions = 0;
+  if (room.lastRead >= room.lastId) {
+    room.unread = 0;
+    room.mentions = 0;
+  } else if (!frame.ref) {
+    // Read elsewhere, but not all: the server's counts are the truth.
+    send({ type: "inbox" });
+  }
 }
 
 function onInbox(frame) {
@@ -271,6 +286,8 @@ function onMessage(frame) {
   if (frame.ref) room.pending = room.pending.filter((item) => item.ref !== frame.ref);
   const isNew = !room.messages.some((m) => m.id === frame.id);
   addMessages(room, [frame]);
+  // Sending moves the sender's own cursor on the server, silently.
+  if (frame.from === state.me) room.lastRead = Math.max(room.lastRead ?? 0, frame.id);
   if (isNew && frame.from !== state.me && (state.current !== frame.room || document.hidden)) {
     room.unread += 1;
     if (!room.direct && mentionsMe(frame.text)) room.mentions += 1;
@@ -285,6 +302,7 @@ function onHistory(frame) {
   room.loadingOlder = false;
   addMessages(room, frame.messages);
   if (older) room.more = frame.more;
+  markRead(room);
 }
 
 function onPresence(frame) {

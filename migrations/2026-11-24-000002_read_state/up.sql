@@ -26,3 +26,13 @@ CREATE TABLE mentions (
     message_id BIGINT NOT NULL,
     PRIMARY KEY (mentioned, room, message_id)
 );
+
+-- Direct conversations stored before cursors existed get one for each of
+-- their two users, so they stay in both inboxes. Names cannot contain '+',
+-- so it always separates the two.
+INSERT OR IGNORE INTO read_cursors (reader, room, last_read)
+    SELECT substr(name, 2, instr(name, '+') - 2), name, 0 FROM rooms
+    WHERE name LIKE '@%' AND EXISTS (SELECT 1 FROM messages WHERE messages.room = rooms.name);
+INSERT OR IGNORE INTO read_cursors (reader, room, last_read)
+    SELECT substr(name, instr(name, '+') + 1), name, 0 FROM rooms
+    WHERE name LIKE '@%' AND EXISTS (SELECT 1 FROM messages WHERE messages.room = rooms.name);

@@ -29,9 +29,12 @@ pub fn apply(
             return Ok(CursorOutcome::Unchanged(target));
         }
         (Some(current), CursorKind::Read) => current,
-        // A conversation's cursor starts at 0 (it is made by its first
-        // message, or here by reading it first).
+        // A conversation's cursor is made by its first message; before
+        // that there is nothing to read (and nothing is created).
         (None, CursorKind::Read) if cursor.channel.starts_with('@') => {
+            if latest == 0 {
+                return Ok(CursorOutcome::Unchanged(0));
+            }
             upsert(conn, reader, &cursor.channel, 0)?;
             0
         }

@@ -16,7 +16,9 @@ use super::models::{
 use crate::domain::{MessageId, RoomName, UserName};
 use crate::protocol::ChatMessage;
 use crate::schema::{messages, pending_mentions, rooms};
-use crate::store::{Appended, Batch, Committed, NewMessage, Page, PageQuery, RoomRecord};
+use crate::store::{
+    Appended, Batch, Committed, CursorKind, CursorOutcome, NewMessage, Page, PageQuery, RoomRecord,
+};
 
 /// The current time as the protocol writes it: RFC 3339 UTC, milliseconds.
 pub fn now_timestamp() -> String {
@@ -58,14 +60,24 @@ pub fn commit(
         }
         let mut latest = Latest { cached: last_ids, advanced: HashMap::new() };
         let mut messages = Vec::with_capacity(batch.messages.len());
-        for message in &batch.messages {
-            messages.push(append(conn, &mut latest, message, &now)?);
+        // Joins start their cursors before the messages, so that a user's
+        // first join and first message in one batch leave the cursor on
+        // the message; reads move cursors after them.
+        let mut cursors = vec![None; batch.cursors.len()];
+        for pass in [CursorKind::Start, CursorKind::Read] {
+            if pass == CursorKind::Read {
+                for message in &batch.messages {
+                    messages.push(append(conn, &mut latest, message, &now)?);
+                }
+            }
+            for (slot, cursor) in cursors.iter_mut().zip(&batch.cursors) {
+                if cursor.kind == pass {
+                    let latest_id = latest.peek(conn, &cursor.channel)?;
+                    *slot = Some(cursors::apply(conn, cursor, latest_id)?);
+                }
+            }
         }
-        let mut cursors = Vec::with_capacity(batch.cursors.len());
-        for cursor in &batch.cursors {
-            let latest_id = latest.get(conn, &cursor.channel, &now)?;
-            cursors.push(cursors::apply(conn, cursor, latest_id)?);
-        }
+        let cursors = cursors.into_iter().map(|c| c.unwrap_or(CursorOutcome::NotJoined)).collect();
         Ok::<_, diesel::result::Error>((Committed { messages, cursors }, latest.advanced))
     })?;
     last_ids.extend(advanced);
@@ -80,6 +92,15 @@ struct Latest<'a> {
 }
 
 impl Latest<'_> {
+    /// The latest id without creating the channel (a read of a room that
+    /// does not exist must not create it).
+    fn peek(&mut self, conn: &mut SqliteConnection, channel: &str) -> QueryResult<MessageId> {
+        match self.advanced.get(channel).or_else(|| self.cached.get(channel)) {
+            Some(id) => Ok(*id),
+            None => last_id(conn, channel),
+        }
+    }
+
     fn get(
         &mut self,
         conn: &mut SqliteConnection,
@@ -118,7 +139,11 @@ fn append(
         .execute(conn);
     match (inserted, &message.idempotency_key) {
         (Ok(_), _) => {}
-        (Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)), Some(key)) => {
+        // Only the idempotency index names the key column; a clash on the
+        // primary key is a real error.
+        (Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info)), Some(key))
+            if info.message().contains("idempotency_key") =>
+        {
             let existing = messages::table
                 .filter(messages::sender.eq(message.from.as_str()))
                 .filter(messages::idempotency_key.eq(key))
@@ -271,6 +296,10 @@ mod tests {
         }
     }
 
+    fn batch_of(messages: &[(&str, &str)]) -> Batch {
+        batch(messages)
+    }
+
     fn batch(messages: &[(&str, &str)]) -> Batch {
         Batch {
             messages: messages.iter().map(|(c, t)| message(c, t)).collect(),
@@ -297,6 +326,28 @@ mod tests {
         let mut cold = HashMap::new(); // as after a restart
         let stored = commit(&mut conn, &mut cold, &batch(&[("a", "3"), ("@x+y", "dm")])).unwrap();
         assert_eq!(stored_ids(&stored), [3, 1]);
+    }
+
+    #[test]
+    fn duplicates_and_conflicts_inside_one_batch_fail_nothing_else() {
+        let (_dir, pool) = database();
+        let mut conn = pool.get().unwrap();
+        let keyed = |text: &str, key: &str| NewMessage {
+            idempotency_key: Some(key.into()),
+            ..message("r", text)
+        };
+        let batch = Batch {
+            messages: vec![keyed("a", "k"), message("r", "x"), keyed("a", "k"), keyed("b", "k")],
+            ..Batch::default()
+        };
+        let committed = commit(&mut conn, &mut HashMap::new(), &batch).unwrap();
+        let first = committed.messages[0].message().unwrap().clone();
+        assert_eq!(first.id, 1);
+        assert_eq!(committed.messages[1].message().unwrap().id, 2);
+        assert_eq!(committed.messages[2], Appended::Duplicate(first));
+        assert_eq!(committed.messages[3], Appended::Conflict);
+        let next = commit(&mut conn, &mut HashMap::new(), &batch_of(&[("r", "y")])).unwrap();
+        assert_eq!(stored_ids(&next), [3], "no id was taken by the duplicate or the conflict");
     }
 
     #[test]

@@ -124,6 +124,22 @@ impl Browser {
         texts
     }
 
+    /// Clicks the element matching `css`, finding it again if the page
+    /// re-rendered it between finding and clicking.
+    async fn click(&self, css: &str) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            match self.find(css).await.click().await {
+                Ok(_) => return,
+                Err(error) if tokio::time::Instant::now() < deadline => {
+                    let _ = error; // stale: the list was drawn anew; find it again
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                Err(error) => panic!("{}: cannot click {css}: {error}", self.name),
+            }
+        }
+    }
+
     async fn type_into(&self, css: &str, text: &str) {
         self.find(css).await.send_keys(text).await.expect("typing works");
     }
@@ -213,7 +229,7 @@ async fn two_people_chat_in_the_browser() {
     bob.screenshot("1-lobby").await;
 
     // A direct conversation, opened from the member list.
-    alice.find("[data-testid=member][data-name=bob]").await.click().await.unwrap();
+    alice.click("[data-testid=member][data-name=bob]").await;
     alice.wait_for("[data-testid=room-item][data-room='@alice+bob'][aria-current=true]").await;
     alice.wait_for_texts("[data-testid=room-title]", &["bob"]).await;
     alice.send_message("psst, bob").await;
@@ -222,14 +238,14 @@ async fn two_people_chat_in_the_browser() {
         &["1"],
     )
     .await;
-    bob.find("[data-testid=room-item][data-room='@alice+bob']").await.click().await.unwrap();
+    bob.click("[data-testid=room-item][data-room='@alice+bob']").await;
     bob.wait_for_texts("[data-testid=message-text]", &["psst, bob"]).await;
     bob.screenshot("2-direct").await;
 
     // bob's network drops; what alice says meanwhile reaches him once.
-    bob.find("[data-testid=room-item][data-room=lobby]").await.click().await.unwrap();
+    bob.click("[data-testid=room-item][data-room=lobby]").await;
     bob.script("window.walkieDebug.socket.close()").await;
-    alice.find("[data-testid=room-item][data-room=lobby]").await.click().await.unwrap();
+    alice.click("[data-testid=room-item][data-room=lobby]").await;
     alice.send_message("while you were away").await;
     alice.send_message("and one more").await;
     bob.wait_for("[data-testid=connection-state][data-state=open]").await;
@@ -302,7 +318,7 @@ async fn older_history_loads_on_scrolling_up_and_mentions_stand_out() {
     assert_eq!(post(url.clone(), json!({"from": "bot", "text": "@dana, again"})).await.status, 201);
     dana.wait_for_texts("[data-room=lobby] [data-testid=mention-badge]", &["1"]).await;
     dana.wait_for_texts("[data-room=lobby] [data-testid=unread-badge]", &["1"]).await;
-    dana.find("[data-testid=room-item][data-room=lobby]").await.click().await.unwrap();
+    dana.click("[data-testid=room-item][data-room=lobby]").await;
     eventually("badges clear when the room is read", || async {
         dana.all("[data-room=lobby] [data-testid=mention-badge]").await.is_empty()
     })
@@ -344,7 +360,7 @@ async fn a_message_typed_offline_is_sent_once_back_online_and_reading_clears_eve
     for tab in [&alice, &alice_tab] {
         tab.wait_for_texts("[data-room=lobby] [data-testid=unread-badge]", &["1"]).await;
     }
-    alice.find("[data-testid=room-item][data-room=lobby]").await.click().await.unwrap();
+    alice.click("[data-testid=room-item][data-room=lobby]").await;
     alice.wait_for_texts("[data-testid=message-text]", &["written in a tunnel"]).await;
     eventually("the second tab's badge clears", || async {
         alice_tab.all("[data-room=lobby] [data-testid=unread-badge]").await.is_empty()

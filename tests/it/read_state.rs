@@ -46,6 +46,10 @@ async fn reading_a_room_never_joined_or_someone_elses_conversation_is_refused() 
     assert_eq!((error["code"].as_str(), error["ref"].as_str()), (Some("forbidden"), Some("y")));
     alice.send(read("@alice+bob", 5, "z")).await;
     assert_eq!(alice.expect("read").await["id"], 0, "an empty conversation of one's own is fine");
+    // Refused or empty reads create nothing.
+    assert_eq!(crate::support::get(app.url("/api/rooms")).await.json(), json!([]));
+    alice.send(json!({"type": "inbox"})).await;
+    assert_eq!(alice.expect("inbox").await["conversations"], json!([]));
 }
 
 #[tokio::test]
