@@ -132,8 +132,10 @@ pub struct TestClient {
 
 impl TestClient {
     pub async fn connect(url: &str) -> Self {
-        let (socket, _) =
-            tokio_tungstenite::connect_async(url).await.expect("the upgrade succeeds");
+        let (socket, _) = tokio::time::timeout(TIMEOUT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("the upgrade in time")
+            .expect("the upgrade succeeds");
         Self { socket, session: String::new() }
     }
 
@@ -281,8 +283,10 @@ impl TestClient {
         }
     }
 
+    /// Closes the connection: a close frame, then the socket is dropped
+    /// (the close handshake is not waited for longer than a moment).
     pub async fn close(mut self) {
-        let _ = self.socket.close(None).await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.socket.close(None)).await;
     }
 }
 
