@@ -178,10 +178,11 @@ impl TestClient {
         self.socket.send(message).await.expect("the frame is sent");
     }
 
-    /// The next text frame as JSON.
+    /// The next text frame as JSON (pings do not extend the wait).
     pub async fn recv(&mut self) -> Value {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
         loop {
-            let message = tokio::time::timeout(TIMEOUT, self.socket.next())
+            let message = tokio::time::timeout_at(deadline, self.socket.next())
                 .await
                 .expect("a frame arrives in time")
                 .expect("the connection is open")
@@ -203,7 +204,9 @@ impl TestClient {
 
     /// Skips frames until one of type `kind`.
     pub async fn skip_to(&mut self, kind: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
         loop {
+            assert!(tokio::time::Instant::now() < deadline, "no {kind} frame in time");
             let frame = self.recv().await;
             if frame["type"] == kind {
                 return frame;
@@ -213,7 +216,12 @@ impl TestClient {
 
     /// Skips frames until one whose `ref` is `reference`.
     pub async fn skip_to_ref(&mut self, reference: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + TIMEOUT;
         loop {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no frame with ref {reference} in time"
+            );
             let frame = self.recv().await;
             if frame["ref"] == reference {
                 return frame;
