@@ -85,21 +85,36 @@ fn position(conn: &mut SqliteConnection, reader: &str, channel: &str) -> QueryRe
     Ok(found.map(to_message_id))
 }
 
+/// Moves (or creates) a cursor forward to `at`; never back.
+const UPSERT: &str = "INSERT INTO read_cursors (reader, room, last_read) VALUES (?, ?, ?) \
+     ON CONFLICT (reader, room) DO UPDATE SET last_read = MAX(last_read, excluded.last_read)";
+
+/// Creates a cursor at `at` unless one exists.
+const INSERT_IF_MISSING: &str =
+    "INSERT OR IGNORE INTO read_cursors (reader, room, last_read) VALUES (?, ?, ?)";
+
+fn write(
+    conn: &mut SqliteConnection,
+    sql: &str,
+    reader: &str,
+    channel: &str,
+    at: MessageId,
+) -> QueryResult<()> {
+    diesel::sql_query(sql)
+        .bind::<Text, _>(reader)
+        .bind::<Text, _>(channel)
+        .bind::<BigInt, _>(to_stored_id(at))
+        .execute(conn)
+        .map(drop)
+}
+
 fn upsert(
     conn: &mut SqliteConnection,
     reader: &str,
     channel: &str,
     at: MessageId,
 ) -> QueryResult<()> {
-    diesel::sql_query(
-        "INSERT INTO read_cursors (reader, room, last_read) VALUES (?, ?, ?) \
-         ON CONFLICT (reader, room) DO UPDATE SET last_read = MAX(last_read, excluded.last_read)",
-    )
-    .bind::<Text, _>(reader)
-    .bind::<Text, _>(channel)
-    .bind::<BigInt, _>(to_stored_id(at))
-    .execute(conn)
-    .map(drop)
+    write(conn, UPSERT, reader, channel, at)
 }
 
 fn insert_if_missing(
@@ -108,14 +123,7 @@ fn insert_if_missing(
     channel: &str,
     at: MessageId,
 ) -> QueryResult<()> {
-    diesel::sql_query(
-        "INSERT OR IGNORE INTO read_cursors (reader, room, last_read) VALUES (?, ?, ?)",
-    )
-    .bind::<Text, _>(reader)
-    .bind::<Text, _>(channel)
-    .bind::<BigInt, _>(to_stored_id(at))
-    .execute(conn)
-    .map(drop)
+    write(conn, INSERT_IF_MISSING, reader, channel, at)
 }
 
 /// Records that message `id` of `room` mentions `users`.
