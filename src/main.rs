@@ -55,12 +55,13 @@ enum Command {
     },
 }
 
-/// Prints what an admin subcommand made: the table is the command's output.
+/// Prints a subcommand's output (a table, a token) on stdout, or logs why
+/// there is none and fails.
 #[allow(clippy::print_stdout)]
-fn print_report(report: Result<String, walkie::admin::AdminError>) -> std::process::ExitCode {
-    match report {
-        Ok(table) => {
-            print!("{table}");
+fn print_output(output: Result<String, String>) -> std::process::ExitCode {
+    match output {
+        Ok(text) => {
+            print!("{text}");
             std::process::ExitCode::SUCCESS
         }
         Err(error) => {
@@ -70,21 +71,11 @@ fn print_report(report: Result<String, walkie::admin::AdminError>) -> std::proce
     }
 }
 
-/// `walkie token`: the token is the command's output, on stdout.
-#[allow(clippy::print_stdout)]
-fn print_token(sub: &str, ttl: Duration, secret: &Secret) -> std::process::ExitCode {
-    let token = UserName::parse(sub)
-        .and_then(|name| Tokens::new(secret).mint(&name, ttl).map_err(|error| error.to_string()));
-    match token {
-        Ok(token) => {
-            println!("{token}");
-            std::process::ExitCode::SUCCESS
-        }
-        Err(error) => {
-            log::error!("cannot make a token: {error}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+/// `walkie token`: a token for `sub`, valid for `ttl`.
+fn make_token(sub: &str, ttl: Duration, secret: &Secret) -> Result<String, String> {
+    let name = UserName::parse(sub).map_err(|error| format!("cannot make a token: {error}"))?;
+    let token = Tokens::new(secret).mint(&name, ttl).map_err(|error| error.to_string())?;
+    Ok(format!("{token}\n"))
 }
 
 /// Completes on SIGINT (Ctrl-C) or SIGTERM.
@@ -112,13 +103,14 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match &cli.command {
         Some(Command::Token { sub, ttl, auth_secret }) => {
-            return print_token(sub, *ttl, auth_secret)
+            return print_output(make_token(sub, *ttl, auth_secret))
         }
         Some(Command::Rooms { database_url }) => {
-            return print_report(walkie::admin::rooms(database_url));
+            return print_output(walkie::admin::rooms(database_url).map_err(|e| e.to_string()));
         }
         Some(Command::History { room, limit, before, database_url }) => {
-            return print_report(walkie::admin::history(database_url, room, *limit, *before));
+            let table = walkie::admin::history(database_url, room, *limit, *before);
+            return print_output(table.map_err(|e| e.to_string()));
         }
         None => {}
     }

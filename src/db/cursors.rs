@@ -25,7 +25,7 @@ pub fn apply(
     let current = match (current, cursor.kind) {
         (Some(current), CursorKind::Start) => return Ok(CursorOutcome::Unchanged(current)),
         (None, CursorKind::Start) => {
-            upsert(conn, reader, &cursor.channel, target)?;
+            write(conn, UPSERT, reader, &cursor.channel, target)?;
             return Ok(CursorOutcome::Unchanged(target));
         }
         (Some(current), CursorKind::Read) => current,
@@ -35,7 +35,7 @@ pub fn apply(
             if latest == 0 {
                 return Ok(CursorOutcome::Unchanged(0));
             }
-            upsert(conn, reader, &cursor.channel, 0)?;
+            write(conn, UPSERT, reader, &cursor.channel, 0)?;
             0
         }
         (None, CursorKind::Read) => return Ok(CursorOutcome::NotJoined),
@@ -43,7 +43,7 @@ pub fn apply(
     if target <= current {
         return Ok(CursorOutcome::Unchanged(current));
     }
-    upsert(conn, reader, &cursor.channel, target)?;
+    write(conn, UPSERT, reader, &cursor.channel, target)?;
     Ok(CursorOutcome::Moved(target))
 }
 
@@ -59,10 +59,10 @@ pub fn follow_own_message(
     if let Ok(conversation) = Conversation::parse(&message.channel) {
         for user in conversation.users() {
             if user != &message.from {
-                insert_if_missing(conn, user.as_str(), &message.channel, 0)?;
+                write(conn, INSERT_IF_MISSING, user.as_str(), &message.channel, 0)?;
             }
         }
-        insert_if_missing(conn, sender, &message.channel, 0)?;
+        write(conn, INSERT_IF_MISSING, sender, &message.channel, 0)?;
     }
     diesel::sql_query(
         "UPDATE read_cursors SET last_read = MAX(last_read, ?) WHERE reader = ? AND room = ?",
@@ -106,24 +106,6 @@ fn write(
         .bind::<BigInt, _>(to_stored_id(at))
         .execute(conn)
         .map(drop)
-}
-
-fn upsert(
-    conn: &mut SqliteConnection,
-    reader: &str,
-    channel: &str,
-    at: MessageId,
-) -> QueryResult<()> {
-    write(conn, UPSERT, reader, channel, at)
-}
-
-fn insert_if_missing(
-    conn: &mut SqliteConnection,
-    reader: &str,
-    channel: &str,
-    at: MessageId,
-) -> QueryResult<()> {
-    write(conn, INSERT_IF_MISSING, reader, channel, at)
 }
 
 /// Records that message `id` of `room` mentions `users`.
