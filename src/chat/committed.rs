@@ -24,7 +24,9 @@ impl ChatServer {
             match outcome {
                 Appended::Stored(message) => {
                     self.deliver(&pending.channel, &message, pending.reply);
-                    if matches!(pending.channel, Channel::Room(_)) {
+                    // Only a text with an `@` can mention anyone: the
+                    // others skip the hop to the notification thread.
+                    if matches!(pending.channel, Channel::Room(_)) && message.text.contains('@') {
                         room_messages.push(message);
                     }
                 }
@@ -84,35 +86,38 @@ impl ChatServer {
         };
         let frame = encode(&MessageFrame { message, reference: None });
         let room_key = self.room_key(channel);
-        let mut recipients: Vec<(SessionId, &SessionHandle)> = Vec::new();
-        match channel {
-            Channel::Room(room) => {
-                if let Some(state) = self.registry.room_mut(room) {
-                    state.last_id = state.last_id.max(message.id);
-                }
-                if let Some(state) = self.registry.room(room) {
-                    recipients.extend(state.members.iter().map(|(id, handle)| (*id, handle)));
-                }
-            }
-            Channel::Direct(conversation) => {
-                for user in distinct_users(conversation) {
-                    let sessions = self.registry.sessions_of(user);
-                    recipients.extend(sessions.map(|(id, handle, _)| (id, handle)));
-                }
-            }
-        }
+        // No list of recipients is built: a room of 1000 would allocate
+        // (and, at that size, make malloc consolidate) once per message.
         let mut overflowed = Vec::new();
-        let others = recipients.iter().filter(|(id, _)| Some(*id) != sender).count();
-        self.metrics.delivered.inc_by((others + usize::from(sender.is_some())) as u64);
-        for (session, handle) in recipients {
+        let mut others = 0;
+        let mut offer = |session: SessionId, handle: &SessionHandle| {
             if Some(session) == sender {
-                continue; // gets the acknowledgement below
+                return; // gets the acknowledgement below
             }
+            others += 1;
             let delivery = Delivery::message(frame.clone(), room_key.clone(), message.id);
             if handle.deliver(delivery).is_err() {
                 overflowed.push(session);
             }
+        };
+        match channel {
+            Channel::Room(room) => {
+                if let Some(state) = self.registry.room_mut(room) {
+                    state.last_id = state.last_id.max(message.id);
+                    for (session, handle) in &state.members {
+                        offer(*session, handle);
+                    }
+                }
+            }
+            Channel::Direct(conversation) => {
+                for user in distinct_users(conversation) {
+                    for (session, handle, _) in self.registry.sessions_of(user) {
+                        offer(session, handle);
+                    }
+                }
+            }
         }
+        self.metrics.delivered.inc_by(others + u64::from(sender.is_some()));
         if let Some(session) = sender {
             let acknowledgement = match &reference {
                 Some(reference) => encode(&MessageFrame { message, reference: Some(reference) }),

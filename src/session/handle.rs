@@ -1,14 +1,22 @@
-//! [`SessionHandle`]: how the `ChatServer` reaches a session, with the
-//! bytes it has queued for it.
+//! [`SessionHandle`]: how the `ChatServer` reaches a session, through a
+//! queue of frames it shares with the session.
+//!
+//! Why a queue of our own rather than one actix message per frame: the
+//! `ChatServer` and the sessions run on different threads, and a broadcast
+//! to a room of 1000 is 1000 frames. One mailbox message per frame cost an
+//! allocation each and, on a busy core, the session thread spinning on a
+//! mailbox another thread was half-way through pushing to (measured in
+//! `docs/performance.md`). Frames now go into this queue and the session is
+//! woken once ([`SessionEvent::Wake`]) however many pile up before it runs;
+//! it takes them all at once and hands them to its socket in one write.
 //!
 //! A client that stops reading stops its session too (actix polls a
-//! WebSocket actor only while its socket takes data), so whatever is sent to
-//! it piles up in its mailbox. The handle counts those bytes and refuses to
-//! queue past the limit: the server then closes the session (1008), and
-//! the memory a slow client can hold is bounded.
+//! WebSocket actor only while its socket takes data), so whatever is sent
+//! to it piles up here. The queue counts its bytes and refuses frames past
+//! the limit: the server then closes the session (1008), and the memory a
+//! slow client can hold is bounded.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use actix::Recipient;
 use bytestring::ByteString;
@@ -22,22 +30,52 @@ pub struct Overflow {
     pub queued: usize,
 }
 
-/// Bytes queued for one session, shared by its handle and the session.
+/// Frames waiting for one session, shared by its handle and the session.
 #[derive(Debug)]
 pub struct OutboundQueue {
-    bytes: AtomicUsize,
+    state: Mutex<Waiting>,
     limit: usize,
+}
+
+#[derive(Debug, Default)]
+struct Waiting {
+    deliveries: Vec<Delivery>,
+    bytes: usize,
+    /// A `Wake` is in the session's mailbox and will take what is here.
+    woken: bool,
 }
 
 impl OutboundQueue {
     /// An empty queue refusing frames beyond `limit` bytes (`--max-outbound-bytes`).
     pub fn new(limit: usize) -> Arc<Self> {
-        Arc::new(Self { bytes: AtomicUsize::new(0), limit })
+        Arc::new(Self { state: Mutex::new(Waiting::default()), limit })
     }
 
-    /// The session took `len` bytes out of its mailbox.
-    pub fn taken(&self, len: usize) {
-        self.bytes.fetch_sub(len, Ordering::Relaxed);
+    /// Swaps everything waiting into `into` (which must be empty), so the
+    /// session reuses one buffer instead of allocating per wake-up.
+    pub fn take_into(&self, into: &mut Vec<Delivery>) {
+        let mut waiting = self.lock();
+        std::mem::swap(&mut waiting.deliveries, into);
+        waiting.bytes = 0;
+        waiting.woken = false;
+    }
+
+    /// Queues `delivery`; `Ok(true)` when the session must be woken for it.
+    fn push(&self, delivery: Delivery) -> Result<bool, Overflow> {
+        let mut waiting = self.lock();
+        let len = delivery.frame.len();
+        if waiting.bytes + len > self.limit {
+            return Err(Overflow { queued: waiting.bytes });
+        }
+        waiting.bytes += len;
+        waiting.deliveries.push(delivery);
+        Ok(!std::mem::replace(&mut waiting.woken, true))
+    }
+
+    /// The lock; a panic while holding it left plain data (a list and two
+    /// counters) that is still consistent, so poisoning is ignored.
+    fn lock(&self) -> MutexGuard<'_, Waiting> {
+        self.state.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -55,20 +93,16 @@ impl std::fmt::Debug for SessionHandle {
 }
 
 impl SessionHandle {
-    /// A handle sending to `recipient` and counting bytes in `queue`, shared with the session.
+    /// A handle sending to `recipient` through `queue`, shared with the session.
     pub fn new(recipient: Recipient<SessionEvent>, queue: Arc<OutboundQueue>) -> Self {
         Self { recipient, queue }
     }
 
     /// Queues a frame unless that would take the session past its limit.
     pub fn deliver(&self, delivery: Delivery) -> Result<(), Overflow> {
-        let len = delivery.frame.len();
-        let queued = self.queue.bytes.fetch_add(len, Ordering::Relaxed) + len;
-        if queued > self.queue.limit {
-            self.queue.bytes.fetch_sub(len, Ordering::Relaxed);
-            return Err(Overflow { queued: queued - len });
+        if self.queue.push(delivery)? {
+            self.recipient.do_send(SessionEvent::Wake);
         }
-        self.recipient.do_send(SessionEvent::Deliver(delivery));
         Ok(())
     }
 
@@ -87,7 +121,8 @@ impl SessionHandle {
         self.recipient.do_send(SessionEvent::PendingMentions(frames));
     }
 
-    /// Tells the session to close.
+    /// Tells the session to close. Frames queued before it are sent first:
+    /// the `Wake` that takes them is already ahead of it in the mailbox.
     pub fn close(&self, reason: CloseReason) {
         self.recipient.do_send(SessionEvent::Close(reason));
     }

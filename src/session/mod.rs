@@ -41,6 +41,9 @@ use flood::{FloodControl, Verdict};
 pub use handle::{OutboundQueue, Overflow, SessionHandle};
 use joining::RoomState;
 
+/// Largest buffer (in frames) a session keeps between wake-ups.
+const SPARE_CAPACITY: usize = 64;
+
 /// The `server` field of `welcome`.
 pub const SERVER_NAME: &str = concat!("walkie/", env!("CARGO_PKG_VERSION"));
 
@@ -49,12 +52,14 @@ pub const SERVER_NAME: &str = concat!("walkie/", env!("CARGO_PKG_VERSION"));
 ///
 /// One enum rather than one message per kind, so that everything a session
 /// receives travels through one mailbox in the order it was sent: the
-/// shutdown `Close` always comes after the last acknowledgement.
+/// shutdown `Close` always comes after the `Wake` for the last
+/// acknowledgement.
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
 pub enum SessionEvent {
-    /// A frame for the client.
-    Deliver(Delivery),
+    /// Frames for the client are waiting in the session's
+    /// [`OutboundQueue`]; one `Wake` stands for all of them.
+    Wake,
     /// The mentions kept while the user was offline (maybe none). Until it
     /// arrives the session sends nothing after `welcome`.
     PendingMentions(Vec<ByteString>),
@@ -138,6 +143,8 @@ pub struct WsSession {
     join_generation: u64,
     flood: FloodControl,
     queue: Arc<OutboundQueue>,
+    /// The buffer the queue is emptied into, kept between wake-ups.
+    spare: Vec<Delivery>,
     /// Shutdown has begun: client frames are no longer acted on.
     quiescing: bool,
     /// Counts this connection against `--max-connections` while it lives.
@@ -151,6 +158,7 @@ impl WsSession {
         Self {
             flood: FloodControl::new(limits.rate, limits.burst, Instant::now()),
             queue: OutboundQueue::new(limits.max_outbound_bytes),
+            spare: Vec::new(),
             quiescing: false,
             _permit: permit,
             id: SessionId::next(),
@@ -321,9 +329,16 @@ impl Handler<SessionEvent> for WsSession {
 
     fn handle(&mut self, event: SessionEvent, ctx: &mut Self::Context) {
         match event {
-            SessionEvent::Deliver(delivery) => {
-                self.queue.taken(delivery.frame.len());
-                self.on_deliver(delivery, ctx)
+            SessionEvent::Wake => {
+                let mut deliveries = std::mem::take(&mut self.spare);
+                self.queue.take_into(&mut deliveries);
+                for delivery in deliveries.drain(..) {
+                    self.on_deliver(delivery, ctx);
+                }
+                // An idle session keeps a small buffer, not its busiest moment's.
+                if deliveries.capacity() <= SPARE_CAPACITY {
+                    self.spare = deliveries;
+                }
             }
             SessionEvent::Quiesce => {
                 self.quiescing = true;
