@@ -45,6 +45,11 @@ impl Application {
             App::new().wrap(Logger::new("%a %U %s %Dms")).configure(routes.routes())
         })
         .on_connect(move |connection, _| abort_stalled_sockets(connection, user_timeout))
+        // Frames are small and must leave at once: with Nagle's algorithm a
+        // frame written while the previous one is unacknowledged waits for
+        // the client's delayed ACK, up to 40 ms (measured: a p99 of 45 ms
+        // at any load; docs/performance.md).
+        .tcp_nodelay(true)
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);
         if let Some(workers) = config.workers {

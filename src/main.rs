@@ -9,6 +9,13 @@ use walkie::config::Secret;
 use walkie::domain::UserName;
 use walkie::{Application, Config};
 
+/// jemalloc instead of the system allocator: the delivery path allocates
+/// and frees small buffers across threads at a high rate, and jemalloc did
+/// that with ~10 % less CPU in the rooms workload at the same memory per
+/// connection (docs/performance.md). Embedding apps choose their own.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// walkie: a real-time chat server (WebSocket rooms with durable history).
 ///
 /// Without a subcommand, runs the server.

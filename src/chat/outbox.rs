@@ -6,6 +6,16 @@
 //! load batches grow by themselves, so one fsync serves many messages;
 //! when idle, a message is committed alone and at once. One batch in flight
 //! at a time also keeps ids in the order the server delivers them.
+//!
+//! Batches also start at most once per [`COMMIT_INTERVAL`]. On a busy core
+//! the writer shares the CPU with everyone else: without the pause it
+//! committed as fast as it could, a few messages at a time, and each
+//! commit's fixed cost (transaction, WAL write, fsync: ~150 us of CPU)
+//! left less CPU for the sessions, which kept the batches small. Measured
+//! in `docs/performance.md`: rooms of 10 saturated at 20k messages/s with
+//! batches of ~4 messages.
+
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -17,6 +27,22 @@ use crate::store::{Batch, CursorMove, NewMessage};
 /// Most messages committed in one transaction, so one batch never holds
 /// the writer for long.
 pub const MAX_BATCH: usize = 1024;
+
+/// Shortest time from the start of one batch to the start of the next.
+/// It caps commits at 1000/s, and it is the most a message ever waits for
+/// its batch to start: idle, a message goes at once.
+pub const COMMIT_INTERVAL: Duration = Duration::from_millis(1);
+
+/// What the `ChatServer` should do about the writes waiting.
+#[derive(Debug)]
+pub enum Ready {
+    /// Commit this batch now.
+    Now(Flight),
+    /// Come back after this long (set a timer; [`Outbox::timer_fired`]).
+    After(Duration),
+    /// Nothing to do: nothing waits, a batch is in flight, or a timer is set.
+    NotYet,
+}
 
 /// A message answered over HTTP: the stored message, and whether it was
 /// stored now (201) or before, under the same idempotency key (200).
@@ -69,6 +95,10 @@ pub struct Outbox {
     messages: Vec<Pending>,
     cursors: Vec<PendingCursor>,
     in_flight: bool,
+    /// When the last batch started.
+    started: Option<Instant>,
+    /// A timer is set to come back for the waiting writes.
+    timer_set: bool,
 }
 
 impl Outbox {
@@ -82,6 +112,24 @@ impl Outbox {
 
     pub fn push_cursor(&mut self, pending: PendingCursor) {
         self.cursors.push(pending);
+    }
+
+    /// The next batch to commit now, or when to come back for it.
+    pub fn ready(&mut self) -> Ready {
+        if self.in_flight || self.timer_set || self.waiting() == 0 {
+            return Ready::NotYet;
+        }
+        let since = self.started.map_or(COMMIT_INTERVAL, |started| started.elapsed());
+        if since < COMMIT_INTERVAL {
+            self.timer_set = true;
+            return Ready::After(COMMIT_INTERVAL - since);
+        }
+        self.next_batch().map_or(Ready::NotYet, Ready::Now)
+    }
+
+    /// The timer [`Ready::After`] asked for has fired.
+    pub fn timer_fired(&mut self) {
+        self.timer_set = false;
     }
 
     /// The next batch to commit, unless one is in flight or nothing waits.
@@ -100,6 +148,7 @@ impl Outbox {
             cursors: cursors.iter().map(|p| p.cursor.clone()).collect(),
         };
         self.in_flight = true;
+        self.started = Some(Instant::now());
         Some(Flight { batch, messages, cursors })
     }
 

@@ -10,7 +10,7 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use tokio::sync::oneshot;
 
-use super::outbox::{Flight, Outbox, Reply};
+use super::outbox::{Flight, Outbox, Ready, Reply};
 use super::rooms::Registry;
 use crate::domain::{Conversation, RoomName, SessionId, UserName};
 use crate::error::ChatError;
@@ -84,9 +84,16 @@ impl ChatServer {
     /// Sends the next batch to the store unless one is in flight; delivers
     /// it once committed.
     pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
-        let Some(Flight { batch, messages, cursors }) = self.outbox.next_batch() else {
-            self.finish_shutdown_if_drained();
-            return;
+        let Flight { batch, messages, cursors } = match self.outbox.ready() {
+            Ready::Now(flight) => flight,
+            Ready::After(pause) => {
+                ctx.run_later(pause, |server, ctx| {
+                    server.outbox.timer_fired();
+                    server.flush(ctx);
+                });
+                return;
+            }
+            Ready::NotYet => return self.finish_shutdown_if_drained(),
         };
         let rooms = batch.rooms.clone();
         self.metrics.batch_size.observe(batch.messages.len() as f64);
