@@ -7,7 +7,7 @@ use actix::prelude::*;
 use actix_web::web;
 
 use crate::access::Access;
-use crate::chat::{ChatServer, Post, Shutdown};
+use crate::chat::{ChatServer, Inbox, Post, Shutdown};
 use crate::config::{Config, Limits};
 use crate::db::{self, SqliteStore};
 use crate::domain::{RoomName, Text, UserName};
@@ -77,6 +77,7 @@ pub enum StartError {
 #[derive(Clone)]
 pub struct Walkie {
     chat: Addr<ChatServer>,
+    inbox: Arc<Inbox>,
     store: Arc<dyn MessageStore>,
     limits: Limits,
     access: Arc<Access>,
@@ -94,17 +95,21 @@ impl Walkie {
         };
         let metrics = Arc::new(Metrics::new()?);
         let store: Arc<dyn MessageStore> = Arc::new(SqliteStore::start(&pool, READERS));
-        let (server_store, server_metrics) = (store.clone(), metrics.clone());
-        let chat = ChatServer::create(move |ctx| {
-            let address = ctx.address();
-            let worker_metrics = server_metrics.clone();
-            let notifier = SyncArbiter::start(1, move || {
-                NotificationActor::new(pool.clone(), address.clone(), worker_metrics.clone())
-            });
-            ChatServer::new(server_store, notifier, rooms, server_metrics)
+        // The context first: the inbox and the notifier need the server's
+        // address before the server exists.
+        let context = Context::<ChatServer>::new();
+        let address = context.address();
+        let inbox = Arc::new(Inbox::new(address.clone()));
+        let worker_metrics = metrics.clone();
+        let notifier = SyncArbiter::start(1, move || {
+            NotificationActor::new(pool.clone(), address.clone(), worker_metrics.clone())
         });
+        let server =
+            ChatServer::new(store.clone(), notifier, inbox.clone(), rooms, metrics.clone());
+        let chat = context.run(server);
         Ok(Self {
             chat,
+            inbox,
             store,
             limits: config.limits(),
             access: Arc::new(Access::new(config)),
@@ -145,6 +150,12 @@ impl Walkie {
     /// The `ChatServer`, to send it messages of [`crate::chat`] directly.
     pub fn chat(&self) -> &Addr<ChatServer> {
         &self.chat
+    }
+
+    /// Where sessions put their `say`s for the `ChatServer` (see
+    /// [`Inbox`] for why not its mailbox).
+    pub fn inbox(&self) -> &Arc<Inbox> {
+        &self.inbox
     }
 
     /// The message store.

@@ -4,6 +4,7 @@
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use super::inbox::SaysWaiting;
 use super::messages::*;
 use super::outbox::{Pending, PendingCursor, Reply};
 use super::server::{distinct_users, ChatServer, Lifecycle};
@@ -15,14 +16,36 @@ use crate::session::CloseReason;
 use crate::store::{CursorKind, CursorMove, NewMessage};
 
 impl ChatServer {
-    /// Queues a message for storage, or refuses it once sessions are closed.
-    fn enqueue(&mut self, pending: Pending, ctx: &mut Context<Self>) {
+    /// Queues a message for storage (the caller flushes), or refuses it once
+    /// sessions are closed.
+    fn enqueue(&mut self, pending: Pending) {
         if matches!(self.lifecycle, Lifecycle::Closed) {
             return self.reject(pending.reply, ChatError::ShuttingDown);
         }
         self.metrics.received.inc();
         self.outbox.push_message(pending);
-        self.flush(ctx);
+    }
+
+    /// A session's `say` or `direct`, from the inbox or the mailbox: checked
+    /// against membership, then queued (the caller flushes).
+    pub(super) fn accept(&mut self, say: Say) {
+        let Say { session, channel, text, reference, idempotency_key } = say;
+        let reply = Reply::Session { session, reference };
+        let Some(from) = self.registry.name_of(session).cloned() else {
+            return;
+        };
+        if let Channel::Room(room) = &channel {
+            if !self.registry.is_member(session, room) {
+                return self.reject(reply, ChatError::NotInRoom(room.to_string()));
+            }
+        }
+        let message = NewMessage {
+            channel: channel.key(),
+            from,
+            text: text.into_string(),
+            idempotency_key: idempotency_key.map(String::from),
+        };
+        self.enqueue(Pending { channel, message, reply });
     }
 }
 
@@ -48,7 +71,8 @@ impl Handler<Connect> for ChatServer {
 impl Handler<Disconnect> for ChatServer {
     type Result = ();
 
-    fn handle(&mut self, message: Disconnect, _: &mut Context<Self>) {
+    fn handle(&mut self, message: Disconnect, ctx: &mut Context<Self>) {
+        self.flush(ctx); // the session's last `say`s first (see `inbox`)
         if let Some((name, rooms)) = self.registry.disconnect(message.session) {
             for room in rooms {
                 self.announce_presence(&room, &name, PresenceEvent::Leave);
@@ -91,7 +115,8 @@ impl Handler<Join> for ChatServer {
 impl Handler<Leave> for ChatServer {
     type Result = ();
 
-    fn handle(&mut self, message: Leave, _: &mut Context<Self>) {
+    fn handle(&mut self, message: Leave, ctx: &mut Context<Self>) {
+        self.flush(ctx); // the session's last `say`s first (see `inbox`)
         if self.registry.leave(message.session, &message.room) == Some(true) {
             if let Some(name) = self.registry.name_of(message.session).cloned() {
                 self.announce_presence(&message.room, &name, PresenceEvent::Leave);
@@ -103,24 +128,17 @@ impl Handler<Leave> for ChatServer {
 impl Handler<Say> for ChatServer {
     type Result = ();
 
-    fn handle(&mut self, message: Say, ctx: &mut Context<Self>) {
-        let Say { session, channel, text, reference, idempotency_key } = message;
-        let reply = Reply::Session { session, reference };
-        let Some(from) = self.registry.name_of(session).cloned() else {
-            return;
-        };
-        if let Channel::Room(room) = &channel {
-            if !self.registry.is_member(session, room) {
-                return self.reject(reply, ChatError::NotInRoom(room.to_string()));
-            }
-        }
-        let message = NewMessage {
-            channel: channel.key(),
-            from,
-            text: text.into_string(),
-            idempotency_key: idempotency_key.map(String::from),
-        };
-        self.enqueue(Pending { channel, message, reply }, ctx);
+    fn handle(&mut self, say: Say, ctx: &mut Context<Self>) {
+        self.accept(say);
+        self.flush(ctx);
+    }
+}
+
+impl Handler<SaysWaiting> for ChatServer {
+    type Result = ();
+
+    fn handle(&mut self, _: SaysWaiting, ctx: &mut Context<Self>) {
+        self.flush(ctx); // takes the inbox first
     }
 }
 
@@ -143,7 +161,8 @@ impl Handler<Post> for ChatServer {
             idempotency_key: idempotency_key.map(String::from),
         };
         let pending = Pending { channel: Channel::Room(room), message, reply: Reply::Http(answer) };
-        self.enqueue(pending, ctx);
+        self.enqueue(pending);
+        self.flush(ctx);
         Box::pin(async move { stored.await.unwrap_or(Err(ChatError::Internal)) })
     }
 }
@@ -258,7 +277,8 @@ impl Handler<RouteMentions> for ChatServer {
 impl Handler<Quiesced> for ChatServer {
     type Result = ();
 
-    fn handle(&mut self, message: Quiesced, _: &mut Context<Self>) {
+    fn handle(&mut self, message: Quiesced, ctx: &mut Context<Self>) {
+        self.flush(ctx); // the session's last `say`s first (see `inbox`)
         self.confirm_quiesced(message.session);
         self.finish_shutdown_if_drained();
     }

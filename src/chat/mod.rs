@@ -3,6 +3,7 @@
 //!
 //! ```text
 //! browser --ws--> WsSession --Join/Say/Leave/Typing--> ChatServer --append--> MessageStore
+//!                           (Say through the Inbox)
 //!                                                                              (PersistenceActor,
 //! browser <-text- WsSession <----SessionEvent--------- ChatServer <--stored--- SyncArbiter)
 //!                                                          |  ^
@@ -19,10 +20,12 @@
 
 mod committed;
 mod handlers;
+mod inbox;
 mod messages;
 mod outbox;
 mod rooms;
 mod server;
 
+pub use inbox::{Inbox, SaysWaiting};
 pub use messages::*;
 pub use server::ChatServer;

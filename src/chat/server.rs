@@ -10,6 +10,7 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use tokio::sync::oneshot;
 
+use super::inbox::Inbox;
 use super::outbox::{Flight, Outbox, Ready, Reply};
 use super::rooms::Registry;
 use crate::domain::{Conversation, RoomName, SessionId, UserName};
@@ -46,6 +47,8 @@ pub(super) enum Lifecycle {
 pub struct ChatServer {
     pub(super) registry: Registry<SessionHandle>,
     pub(super) outbox: Outbox,
+    /// Sessions' `say`s waiting to be taken (see `inbox`).
+    inbox: Arc<Inbox>,
     store: Arc<dyn MessageStore>,
     pub(super) notifier: Addr<NotificationActor>,
     pub(super) lifecycle: Lifecycle,
@@ -59,10 +62,12 @@ impl Actor for ChatServer {
 }
 
 impl ChatServer {
-    /// A server that knows the stored `rooms` and writes through `store`.
+    /// A server that knows the stored `rooms`, writes through `store` and
+    /// takes sessions' `say`s from `inbox`.
     pub fn new(
         store: Arc<dyn MessageStore>,
         notifier: Addr<NotificationActor>,
+        inbox: Arc<Inbox>,
         rooms: Vec<RoomRecord>,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -73,6 +78,7 @@ impl ChatServer {
         Self {
             registry,
             outbox: Outbox::default(),
+            inbox,
             store,
             notifier,
             lifecycle: Lifecycle::Running,
@@ -83,18 +89,28 @@ impl ChatServer {
 
     /// Sends the next batch to the store unless one is in flight; delivers
     /// it once committed.
+    ///
+    /// Takes the inbox's `say`s first, and leaves it watched while a batch
+    /// or a pause is under way (no session need wake the server then).
     pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
+        for say in self.inbox.take() {
+            self.accept(say);
+        }
         let Flight { batch, messages, cursors } = match self.outbox.ready() {
             Ready::Now(flight) => flight,
             Ready::After(pause) => {
+                self.inbox.watch();
                 ctx.run_later(pause, |server, ctx| {
                     server.outbox.timer_fired();
                     server.flush(ctx);
                 });
                 return;
             }
+            Ready::NotYet if !self.outbox.is_idle() => return self.inbox.watch(),
+            Ready::NotYet if !self.inbox.unwatch() => return self.flush(ctx),
             Ready::NotYet => return self.finish_shutdown_if_drained(),
         };
+        self.inbox.watch();
         let rooms = batch.rooms.clone();
         self.metrics.batch_size.observe(batch.messages.len() as f64);
         let started = std::time::Instant::now();

@@ -94,7 +94,7 @@ impl WsSession {
         reference: Option<Ref>,
         idempotency_key: Option<IdempotencyKey>,
     ) {
-        self.chat.do_send(Say { session: self.id, channel, text, reference, idempotency_key });
+        self.inbox.send(Say { session: self.id, channel, text, reference, idempotency_key });
     }
 
     /// Whether `channel` is not someone else's conversation; if it is,

@@ -28,7 +28,7 @@ use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 
 use crate::access::ConnectionPermit;
-use crate::chat::{ChatServer, Connect, Disconnect, Quiesced};
+use crate::chat::{ChatServer, Connect, Disconnect, Inbox, Quiesced};
 use crate::config::Limits;
 use crate::domain::{MessageId, Ref, RoomName, SessionId, UserName};
 use crate::error::ChatError;
@@ -129,6 +129,8 @@ pub struct WsSession {
     name: UserName,
     peer: String,
     chat: Addr<ChatServer>,
+    /// Where `say`s go, rather than `chat`'s mailbox (see [`Inbox`]).
+    inbox: Arc<Inbox>,
     store: Arc<dyn MessageStore>,
     limits: Limits,
     metrics: Arc<Metrics>,
@@ -165,6 +167,7 @@ impl WsSession {
             name,
             peer,
             chat: walkie.chat().clone(),
+            inbox: walkie.inbox().clone(),
             store: walkie.store(),
             limits,
             metrics: walkie.metrics().clone(),
