@@ -86,8 +86,10 @@ enum Workload {
     /// One room, `members` connections, `senders` of them sending;
     /// rate = messages/s of all senders together.
     Fanout {
+        /// Connections in the room.
         #[arg(long, default_value_t = 1000)]
         members: usize,
+        /// How many of them send.
         #[arg(long, default_value_t = 4)]
         senders: usize,
         #[command(flatten)]
@@ -96,8 +98,10 @@ enum Workload {
     /// `rooms` rooms of `members`, every member sending; rate = messages/s
     /// per member.
     Rooms {
+        /// Number of rooms.
         #[arg(long, default_value_t = 500)]
         rooms: usize,
+        /// Connections per room, all sending.
         #[arg(long, default_value_t = 10)]
         members: usize,
         #[command(flatten)]
@@ -106,20 +110,26 @@ enum Workload {
     /// One room, `senders` members each keeping `window` messages waiting for
     /// their acknowledgement: stored (acknowledged) messages/s.
     Store {
+        /// Connections in the room, all sending.
         #[arg(long, default_value_t = 8)]
         senders: usize,
+        /// Messages each keeps waiting for acknowledgement.
         #[arg(long, default_value_t = 64)]
         window: usize,
+        /// Seconds to run.
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
+        /// Bytes of each message's text.
         #[arg(long, default_value_t = 100)]
         size: usize,
     },
     /// Hold `conns` connections joined to rooms of `room_size`; report the
     /// server's RSS per connection.
     Idle {
+        /// Connections to hold.
         #[arg(long, default_value_t = 10_000)]
         conns: usize,
+        /// Connections per room.
         #[arg(long, default_value_t = 10)]
         room_size: usize,
         /// Seconds to hold them before measuring (a ping round included).
@@ -128,6 +138,7 @@ enum Workload {
     },
     /// Handshakes/s: open, wait for `welcome`, close.
     Connect {
+        /// Handshakes in all (`--concurrency` at a time).
         #[arg(long, default_value_t = 5000)]
         conns: usize,
     },
