@@ -5,9 +5,9 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use walkie::db::{self, queries};
-use walkie::domain::UserName;
+use walkie::domain::{RoomName, UserName};
 use walkie::protocol::{decode, encode, ChatMessage, MessageFrame};
-use walkie::store::{Batch, NewMessage};
+use walkie::store::{Batch, CursorKind, CursorMove, NewMessage};
 
 /// A `say` as a client sends it: 100 bytes of text, like the load generator's.
 const SAY: &str = r#"{"type":"say","room":"lobby","text":"lg:1:123456789:xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx","ref":"42"}"#;
@@ -68,5 +68,87 @@ fn batch_insert(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, frame_parse, broadcast_serialization, batch_insert);
+/// Rooms in [`batch_insert_rooms`], with [`MEMBERS`] joined senders each:
+/// the shape of `walkie-bench rooms` (500 rooms of 10).
+const ROOMS: usize = 500;
+const MEMBERS: usize = 10;
+/// Messages per batch: what the writer commits at 15,000 msgs/s in the
+/// rooms workload (one batch per ~2 ms).
+const ROOMS_BATCH: usize = 30;
+
+/// A batch commit as the rooms workload makes them: each message from a
+/// different member of a different room, every sender with a cursor that
+/// follows their own messages. Each message dirties its room's index leaves
+/// and its sender's cursor row, unlike [`batch_insert`]'s 8 rooms.
+fn batch_insert_rooms(c: &mut Criterion) {
+    let dir = tempfile::TempDir::new().expect("a temporary directory");
+    let url = dir.path().join("bench.db").to_string_lossy().into_owned();
+    let pool = db::open(&url, 1).expect("a fresh database");
+    let mut conn = pool.get().expect("a connection");
+    let mut last_ids = std::collections::HashMap::new();
+    let member = |k: usize| {
+        let user = UserName::parse(format!("u{k}")).expect("a valid name");
+        (user, format!("r{}", k / MEMBERS))
+    };
+    let joins = Batch {
+        rooms: (0..ROOMS)
+            .map(|r| RoomName::parse(format!("r{r}")).expect("a valid room name"))
+            .collect(),
+        cursors: (0..ROOMS * MEMBERS)
+            .map(|k| {
+                let (reader, channel) = member(k);
+                CursorMove { reader, channel, to: 0, kind: CursorKind::Start }
+            })
+            .collect(),
+        ..Batch::default()
+    };
+    queries::commit(&mut conn, &mut last_ids, &joins).expect("the joins");
+    let mut next = 0usize;
+    let mut batch = || Batch {
+        messages: (0..ROOMS_BATCH)
+            .map(|_| {
+                // A stride coprime with the member count visits them all.
+                next = (next + 7919) % (ROOMS * MEMBERS);
+                let (from, channel) = member(next);
+                NewMessage { channel, from, text: "x".repeat(100), idempotency_key: None }
+            })
+            .collect(),
+        ..Batch::default()
+    };
+    let mut group = c.benchmark_group("batch_insert_rooms");
+    group.throughput(Throughput::Elements(ROOMS_BATCH as u64));
+    // Wall time, fsync waits included; then the writer thread's CPU time
+    // alone, which is what the writer takes from a shared core.
+    group.bench_function(format!("{ROOMS_BATCH}_messages"), |b| {
+        b.iter_custom(|iters| {
+            let start = std::time::Instant::now();
+            for _ in 0..iters {
+                queries::commit(&mut conn, &mut last_ids, &batch()).expect("a commit");
+            }
+            start.elapsed()
+        })
+    });
+    if thread_cpu().is_some() {
+        group.bench_function(format!("{ROOMS_BATCH}_messages_cpu"), |b| {
+            b.iter_custom(|iters| {
+                let start = thread_cpu().unwrap_or_default();
+                for _ in 0..iters {
+                    queries::commit(&mut conn, &mut last_ids, &batch()).expect("a commit");
+                }
+                thread_cpu().unwrap_or_default().saturating_sub(start)
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Time this thread has spent on a CPU, from Linux's schedstat; `None`
+/// elsewhere.
+fn thread_cpu() -> Option<std::time::Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos = stat.split_whitespace().next()?.parse().ok()?;
+    Some(std::time::Duration::from_nanos(nanos))
+}
+
+criterion_group!(benches, frame_parse, broadcast_serialization, batch_insert, batch_insert_rooms);
 criterion_main!(benches);

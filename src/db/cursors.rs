@@ -1,19 +1,35 @@
 //! Read cursors, unread counts and the inbox, as queries over a connection.
 //!
-//! Counting never loads messages: unread is a range count over the index
-//! `messages_by_room_id_sender` (room, id > cursor, sender in the index),
-//! mentions a range count over the primary key of `mentions`, and the
-//! latest message a single step down the primary key of `messages`.
+//! Counting never loads messages: unread is a range count over the primary
+//! key of `messages` (room, id > cursor), mentions a range count over the
+//! primary key of `mentions`, and the latest message a single step down the
+//! primary key of `messages`.
+//!
+//! Unread counts "messages after the cursor not sent by the reader" without
+//! looking at senders, because of an invariant: storing a message moves its
+//! sender's cursor to it in the same transaction
+//! ([`follow_own_messages`]), cursors never move back, and a cursor made
+//! later starts at the channel's latest id or, in a conversation, before
+//! the reader's first message. So no one's own message is ever after
+//! their cursor. Migration 3 made the cursors of older databases obey it.
+
+use std::collections::HashMap;
 
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Nullable, Text};
-use diesel::sqlite::SqliteConnection;
+use diesel::sqlite::{Sqlite, SqliteConnection};
+use diesel::upsert::excluded;
 
 use super::models::{to_message_id, to_stored_id};
 use crate::domain::{Conversation, MessageId, UserName};
-use crate::store::{CursorKind, CursorMove, CursorOutcome, NewMessage, ReadState};
+use crate::schema::read_cursors::dsl;
+use crate::store::{Appended, CursorKind, CursorMove, CursorOutcome, ReadState};
 
 /// Applies one cursor move; `latest` is the channel's latest id.
+///
+/// It reads the cursor first (in the same transaction, on the single
+/// writer), so it only ever writes a position ahead of the current one.
 pub fn apply(
     conn: &mut SqliteConnection,
     cursor: &CursorMove,
@@ -25,7 +41,7 @@ pub fn apply(
     let current = match (current, cursor.kind) {
         (Some(current), CursorKind::Start) => return Ok(CursorOutcome::Unchanged(current)),
         (None, CursorKind::Start) => {
-            write(conn, UPSERT, reader, &cursor.channel, target)?;
+            set(conn, reader, &cursor.channel, target)?;
             return Ok(CursorOutcome::Unchanged(target));
         }
         (Some(current), CursorKind::Read) => current,
@@ -35,7 +51,7 @@ pub fn apply(
             if latest == 0 {
                 return Ok(CursorOutcome::Unchanged(0));
             }
-            write(conn, UPSERT, reader, &cursor.channel, 0)?;
+            set(conn, reader, &cursor.channel, 0)?;
             0
         }
         (None, CursorKind::Read) => return Ok(CursorOutcome::NotJoined),
@@ -43,39 +59,70 @@ pub fn apply(
     if target <= current {
         return Ok(CursorOutcome::Unchanged(current));
     }
-    write(conn, UPSERT, reader, &cursor.channel, target)?;
+    set(conn, reader, &cursor.channel, target)?;
     Ok(CursorOutcome::Moved(target))
 }
 
-/// After a stored message: its sender has read up to it (in a room only if
-/// they have a cursor there), and both users of a conversation have a
-/// cursor in it, so it shows in their inbox.
-pub fn follow_own_message(
-    conn: &mut SqliteConnection,
-    message: &NewMessage,
-    id: MessageId,
-) -> QueryResult<()> {
-    let sender = message.from.as_str();
-    if let Ok(conversation) = Conversation::parse(&message.channel) {
-        for user in conversation.users() {
-            if user != &message.from {
-                write(conn, INSERT_IF_MISSING, user.as_str(), &message.channel, 0)?;
+/// After a batch's messages are stored: each sender has read up to their
+/// latest message in each channel they wrote to (in a room only if they
+/// have a cursor there), and both users of a conversation have a cursor in
+/// it, so it shows in their inbox.
+///
+/// One write per sender and channel of the batch, rather than per message;
+/// the cursors end where per-message moves would leave them.
+pub fn follow_own_messages(conn: &mut SqliteConnection, stored: &[Appended]) -> QueryResult<()> {
+    let mut latest: HashMap<(&str, &str), i64> = HashMap::new();
+    for message in stored {
+        if let Appended::Stored(message) = message {
+            let id = latest.entry((message.from.as_str(), message.room.as_str())).or_default();
+            *id = (*id).max(to_stored_id(message.id));
+        }
+    }
+    for ((reader, room), at) in latest {
+        if let Ok(conversation) = Conversation::parse(room) {
+            for user in conversation.users() {
+                create_if_missing(conn, user.as_str(), room)?;
             }
         }
-        write(conn, INSERT_IF_MISSING, sender, &message.channel, 0)?;
+        Advance { reader, room, at }.execute(conn)?;
     }
-    diesel::sql_query(
-        "UPDATE read_cursors SET last_read = MAX(last_read, ?) WHERE reader = ? AND room = ?",
-    )
-    .bind::<BigInt, _>(to_stored_id(id))
-    .bind::<Text, _>(sender)
-    .bind::<Text, _>(&message.channel)
-    .execute(conn)
-    .map(drop)
+    Ok(())
 }
 
+/// Moves a cursor forward to `at`, if it exists and is behind.
+///
+/// Written as a query type of its own so that diesel keeps it prepared:
+/// diesel prepares its `update` statements (and `sql_query`) again on
+/// every call, which was 6 % of the core in the rooms benchmark
+/// (docs/performance.md), and this one runs for nearly every message.
+struct Advance<'a> {
+    reader: &'a str,
+    room: &'a str,
+    at: i64,
+}
+
+impl QueryId for Advance<'_> {
+    type QueryId = Advance<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl QueryFragment<Sqlite> for Advance<'_> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
+        out.push_sql("UPDATE read_cursors SET last_read = ");
+        out.push_bind_param::<BigInt, _>(&self.at)?;
+        out.push_sql(" WHERE reader = ");
+        out.push_bind_param::<Text, _>(self.reader)?;
+        out.push_sql(" AND room = ");
+        out.push_bind_param::<Text, _>(self.room)?;
+        out.push_sql(" AND last_read < ");
+        out.push_bind_param::<BigInt, _>(&self.at)?;
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<SqliteConnection> for Advance<'_> {}
+
 fn position(conn: &mut SqliteConnection, reader: &str, channel: &str) -> QueryResult<Option<u64>> {
-    use crate::schema::read_cursors::dsl;
     let found: Option<i64> = dsl::read_cursors
         .filter(dsl::reader.eq(reader))
         .filter(dsl::room.eq(channel))
@@ -85,25 +132,26 @@ fn position(conn: &mut SqliteConnection, reader: &str, channel: &str) -> QueryRe
     Ok(found.map(to_message_id))
 }
 
-/// Moves (or creates) a cursor forward to `at`; never back.
-const UPSERT: &str = "INSERT INTO read_cursors (reader, room, last_read) VALUES (?, ?, ?) \
-     ON CONFLICT (reader, room) DO UPDATE SET last_read = MAX(last_read, excluded.last_read)";
+/// Puts the cursor at `at`, creating it if needed. Callers check that
+/// `at` is ahead of the current position: cursors never move back.
+fn set(conn: &mut SqliteConnection, reader: &str, channel: &str, at: MessageId) -> QueryResult<()> {
+    diesel::insert_into(dsl::read_cursors)
+        .values((
+            dsl::reader.eq(reader),
+            dsl::room.eq(channel),
+            dsl::last_read.eq(to_stored_id(at)),
+        ))
+        .on_conflict((dsl::reader, dsl::room))
+        .do_update()
+        .set(dsl::last_read.eq(excluded(dsl::last_read)))
+        .execute(conn)
+        .map(drop)
+}
 
-/// Creates a cursor at `at` unless one exists.
-const INSERT_IF_MISSING: &str =
-    "INSERT OR IGNORE INTO read_cursors (reader, room, last_read) VALUES (?, ?, ?)";
-
-fn write(
-    conn: &mut SqliteConnection,
-    sql: &str,
-    reader: &str,
-    channel: &str,
-    at: MessageId,
-) -> QueryResult<()> {
-    diesel::sql_query(sql)
-        .bind::<Text, _>(reader)
-        .bind::<Text, _>(channel)
-        .bind::<BigInt, _>(to_stored_id(at))
+/// Creates a cursor at 0 unless one exists.
+fn create_if_missing(conn: &mut SqliteConnection, reader: &str, channel: &str) -> QueryResult<()> {
+    diesel::insert_or_ignore_into(dsl::read_cursors)
+        .values((dsl::reader.eq(reader), dsl::room.eq(channel), dsl::last_read.eq(0)))
         .execute(conn)
         .map(drop)
 }
@@ -115,14 +163,15 @@ pub fn add_mentions(
     id: MessageId,
     users: &[UserName],
 ) -> QueryResult<()> {
+    use crate::schema::mentions;
     for user in users {
-        diesel::sql_query(
-            "INSERT OR IGNORE INTO mentions (mentioned, room, message_id) VALUES (?, ?, ?)",
-        )
-        .bind::<Text, _>(user.as_str())
-        .bind::<Text, _>(room)
-        .bind::<BigInt, _>(to_stored_id(id))
-        .execute(conn)?;
+        diesel::insert_or_ignore_into(mentions::table)
+            .values((
+                mentions::mentioned.eq(user.as_str()),
+                mentions::room.eq(room),
+                mentions::message_id.eq(to_stored_id(id)),
+            ))
+            .execute(conn)?;
     }
     Ok(())
 }
@@ -150,8 +199,8 @@ const STATE: &str = "SELECT c.room AS room, c.last_read AS last_read, \
      (SELECT m.id FROM messages m WHERE m.room = c.room ORDER BY m.id DESC LIMIT 1) AS last_id, \
      (SELECT m.created_at FROM messages m WHERE m.room = c.room ORDER BY m.id DESC LIMIT 1) \
         AS last_ts, \
-     (SELECT COUNT(*) FROM messages m INDEXED BY messages_by_room_id_sender \
-        WHERE m.room = c.room AND m.id > c.last_read AND m.sender <> c.reader) AS unread, \
+     (SELECT COUNT(*) FROM messages m WHERE m.room = c.room AND m.id > c.last_read) \
+        AS unread, \
      (SELECT COUNT(*) FROM mentions x WHERE x.mentioned = c.reader AND x.room = c.room \
         AND x.message_id > c.last_read) AS mentions \
      FROM read_cursors c WHERE c.reader = ?";

@@ -69,6 +69,7 @@ pub fn commit(
                 for message in &batch.messages {
                     messages.push(append(conn, &mut latest, message, &now)?);
                 }
+                cursors::follow_own_messages(conn, &messages)?;
             }
             for (slot, cursor) in cursors.iter_mut().zip(&batch.cursors) {
                 if cursor.kind == pass {
@@ -159,7 +160,6 @@ fn append(
         (Err(error), _) => return Err(error),
     }
     latest.advanced.insert(channel.to_owned(), id);
-    cursors::follow_own_message(conn, message, id)?;
     Ok(Appended::Stored(ChatMessage {
         id,
         room: message.channel.clone(),
@@ -326,6 +326,49 @@ mod tests {
         let mut cold = HashMap::new(); // as after a restart
         let stored = commit(&mut conn, &mut cold, &batch(&[("a", "3"), ("@x+y", "dm")])).unwrap();
         assert_eq!(stored_ids(&stored), [3, 1]);
+    }
+
+    fn from(sender: &str, channel: &str, text: &str) -> NewMessage {
+        NewMessage { from: UserName::parse(sender).unwrap(), ..message(channel, text) }
+    }
+
+    fn state(conn: &mut SqliteConnection, reader: &str, channel: &str) -> Option<(u64, u64)> {
+        let reader = UserName::parse(reader).unwrap();
+        let state = cursors::read_state(conn, &reader, channel).unwrap();
+        state.map(|s| (s.last_read, s.unread))
+    }
+
+    #[test]
+    fn a_senders_cursor_ends_on_their_latest_message_of_the_batch() {
+        let (_dir, pool) = database();
+        let mut conn = pool.get().unwrap();
+        let mut cache = HashMap::new();
+        let join = crate::store::CursorMove {
+            reader: UserName::parse("alice").unwrap(),
+            channel: "a".into(),
+            to: 0,
+            kind: CursorKind::Start,
+        };
+        let rooms = vec![RoomName::parse("a").unwrap()];
+        commit(&mut conn, &mut cache, &Batch { rooms, cursors: vec![join], ..Batch::default() })
+            .unwrap();
+        let messages =
+            vec![from("alice", "a", "1"), from("alice", "a", "2"), from("bob", "a", "3")];
+        commit(&mut conn, &mut cache, &Batch { messages, ..Batch::default() }).unwrap();
+        // Her own two are read; bob's is unread. Bob never joined: no cursor.
+        assert_eq!(state(&mut conn, "alice", "a"), Some((2, 1)));
+        assert_eq!(state(&mut conn, "bob", "a"), None);
+    }
+
+    #[test]
+    fn a_conversations_first_message_gives_both_users_a_cursor() {
+        let (_dir, pool) = database();
+        let mut conn = pool.get().unwrap();
+        let mut cache = HashMap::new();
+        let messages = vec![from("bob", "@alice+bob", "hi"), from("bob", "@alice+bob", "there")];
+        commit(&mut conn, &mut cache, &Batch { messages, ..Batch::default() }).unwrap();
+        assert_eq!(state(&mut conn, "alice", "@alice+bob"), Some((0, 2)));
+        assert_eq!(state(&mut conn, "bob", "@alice+bob"), Some((2, 0)));
     }
 
     #[test]
