@@ -37,10 +37,16 @@ fn broadcast_serialization(c: &mut Criterion) {
     group.finish();
 }
 
-fn batch_insert(c: &mut Criterion) {
+/// A migrated database in a temporary directory, deleted with the guard.
+fn fresh_database() -> (tempfile::TempDir, db::DbPool) {
     let dir = tempfile::TempDir::new().expect("a temporary directory");
     let url = dir.path().join("bench.db").to_string_lossy().into_owned();
     let pool = db::open(&url, 1).expect("a fresh database");
+    (dir, pool)
+}
+
+fn batch_insert(c: &mut Criterion) {
+    let (_dir, pool) = fresh_database();
     let mut conn = pool.get().expect("a connection");
     let mut last_ids = std::collections::HashMap::new();
     let from = UserName::parse("alice").expect("a valid name");
@@ -78,12 +84,10 @@ const ROOMS_BATCH: usize = 30;
 
 /// A batch commit as the rooms workload makes them: each message from a
 /// different member of a different room, every sender with a cursor that
-/// follows their own messages. Each message dirties its room's index leaves
+/// follows their own messages. Each message dirties its room's index leaf
 /// and its sender's cursor row, unlike [`batch_insert`]'s 8 rooms.
 fn batch_insert_rooms(c: &mut Criterion) {
-    let dir = tempfile::TempDir::new().expect("a temporary directory");
-    let url = dir.path().join("bench.db").to_string_lossy().into_owned();
-    let pool = db::open(&url, 1).expect("a fresh database");
+    let (_dir, pool) = fresh_database();
     let mut conn = pool.get().expect("a connection");
     let mut last_ids = std::collections::HashMap::new();
     let member = |k: usize| {

@@ -8,15 +8,14 @@
 -- update (a page of its own per message with many busy rooms, written to
 -- the WAL and checkpointed: docs/performance.md), unnecessary.
 --
--- Cursors made for conversations stored before cursors existed (migration
--- 2's backfill) start at 0 and may be behind their user's own messages:
--- move them to it first, as sending would have.
-UPDATE read_cursors SET last_read = (
-    SELECT MAX(m.id) FROM messages m
-    WHERE m.room = read_cursors.room AND m.sender = read_cursors.reader
-)
-WHERE last_read < (
-    SELECT MAX(m.id) FROM messages m
-    WHERE m.room = read_cursors.room AND m.sender = read_cursors.reader
-);
+-- Cursors made before this migration may be behind their user's own
+-- messages: those backfilled at 0 by migration 2 for older conversations,
+-- and room cursors that started at a join's position while the user's own
+-- message was still being committed. Move each to its user's latest own
+-- message, as sending does (other users' earlier messages become read, as
+-- they would have). One pass over the messages, grouped.
+UPDATE read_cursors SET last_read = own.last_id
+FROM (SELECT room, sender, MAX(id) AS last_id FROM messages GROUP BY room, sender) AS own
+WHERE own.room = read_cursors.room AND own.sender = read_cursors.reader
+    AND own.last_id > read_cursors.last_read;
 DROP INDEX messages_by_room_id_sender;

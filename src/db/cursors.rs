@@ -6,12 +6,12 @@
 //! primary key of `messages`.
 //!
 //! Unread counts "messages after the cursor not sent by the reader" without
-//! looking at senders, because of an invariant: storing a message moves its
+//! looking at senders, because of an invariant: no one's own message is
+//! ever after their cursor. It holds because storing a message moves its
 //! sender's cursor to it in the same transaction
 //! ([`follow_own_messages`]), cursors never move back, and a cursor made
-//! later starts at the channel's latest id or, in a conversation, before
-//! the reader's first message. So no one's own message is ever after
-//! their cursor. Migration 3 made the cursors of older databases obey it.
+//! later starts past its reader's own messages ([`past_own_messages`]).
+//! Migration 3 made the cursors of older databases obey it.
 
 use std::collections::HashMap;
 
@@ -41,8 +41,9 @@ pub fn apply(
     let current = match (current, cursor.kind) {
         (Some(current), CursorKind::Start) => return Ok(CursorOutcome::Unchanged(current)),
         (None, CursorKind::Start) => {
-            set(conn, reader, &cursor.channel, target)?;
-            return Ok(CursorOutcome::Unchanged(target));
+            let start = past_own_messages(conn, reader, &cursor.channel, target)?;
+            set(conn, reader, &cursor.channel, start)?;
+            return Ok(CursorOutcome::Unchanged(start));
         }
         (Some(current), CursorKind::Read) => current,
         // A conversation's cursor is made by its first message; before
@@ -51,8 +52,9 @@ pub fn apply(
             if latest == 0 {
                 return Ok(CursorOutcome::Unchanged(0));
             }
-            set(conn, reader, &cursor.channel, 0)?;
-            0
+            let start = past_own_messages(conn, reader, &cursor.channel, 0)?;
+            set(conn, reader, &cursor.channel, start)?;
+            start
         }
         (None, CursorKind::Read) => return Ok(CursorOutcome::NotJoined),
     };
@@ -92,8 +94,9 @@ pub fn follow_own_messages(conn: &mut SqliteConnection, stored: &[Appended]) -> 
 /// Moves a cursor forward to `at`, if it exists and is behind.
 ///
 /// Written as a query type of its own so that diesel keeps it prepared:
-/// diesel prepares its `update` statements (and `sql_query`) again on
-/// every call, which was 6 % of the core in the rooms benchmark
+/// diesel marks its `update` statements (and `sql_query`) unsafe to cache
+/// and prepares them again on every call, which was 6 % of the core in
+/// the rooms benchmark
 /// (docs/performance.md), and this one runs for nearly every message.
 struct Advance<'a> {
     reader: &'a str,
@@ -107,6 +110,8 @@ impl QueryId for Advance<'_> {
 }
 
 impl QueryFragment<Sqlite> for Advance<'_> {
+    /// The SQL must stay the same for every value: diesel reuses one
+    /// prepared statement for the type (`HAS_STATIC_QUERY_ID`).
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
         out.push_sql("UPDATE read_cursors SET last_read = ");
         out.push_bind_param::<BigInt, _>(&self.at)?;
@@ -121,6 +126,28 @@ impl QueryFragment<Sqlite> for Advance<'_> {
 }
 
 impl RunQueryDsl<SqliteConnection> for Advance<'_> {}
+
+/// Where a new cursor starts: at `at`, or on the reader's own latest
+/// message of the channel if that is later, so that the invariant of the
+/// module doc holds. `at` can be behind the reader's own messages: a
+/// join's position is the latest id the `ChatServer` has delivered, and the
+/// reader may have posted (over HTTP, say) in a batch committed since. Only
+/// messages after `at` are read, once per new cursor.
+fn past_own_messages(
+    conn: &mut SqliteConnection,
+    reader: &str,
+    channel: &str,
+    at: MessageId,
+) -> QueryResult<MessageId> {
+    use crate::schema::messages;
+    let own: Option<i64> = messages::table
+        .filter(messages::room.eq(channel))
+        .filter(messages::id.gt(to_stored_id(at)))
+        .filter(messages::sender.eq(reader))
+        .select(diesel::dsl::max(messages::id))
+        .first(conn)?;
+    Ok(own.map_or(at, to_message_id).max(at))
+}
 
 fn position(conn: &mut SqliteConnection, reader: &str, channel: &str) -> QueryResult<Option<u64>> {
     let found: Option<i64> = dsl::read_cursors

@@ -78,7 +78,8 @@ const CHECKPOINT_PAGES: u32 = 10_000;
 ///   so a longer WAL folds many commits to the same busy pages into one
 ///   write: with 500 busy rooms a batch took 35 % less time
 ///   (`cargo bench -- batch_insert_rooms`, docs/performance.md). The cost
-///   is a WAL file of up to ~40 MB, reused rather than regrown.
+///   is a WAL file of ~40 MB, reused rather than regrown (more while a long
+///   read holds an old snapshot: checkpoints are passive).
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionSettings;
 

@@ -361,6 +361,28 @@ mod tests {
     }
 
     #[test]
+    fn a_join_behind_the_users_own_message_starts_past_it() {
+        let (_dir, pool) = database();
+        let mut conn = pool.get().unwrap();
+        let mut cache = HashMap::new();
+        // Alice posts without a cursor (over HTTP, say), then joins with
+        // the position the server had delivered before her message: 0.
+        let rooms = vec![RoomName::parse("a").unwrap()];
+        let messages = vec![from("bob", "a", "1"), from("alice", "a", "2")];
+        commit(&mut conn, &mut cache, &Batch { rooms, messages, ..Batch::default() }).unwrap();
+        let join = crate::store::CursorMove {
+            reader: UserName::parse("alice").unwrap(),
+            channel: "a".into(),
+            to: 0,
+            kind: CursorKind::Start,
+        };
+        let joined =
+            commit(&mut conn, &mut cache, &Batch { cursors: vec![join], ..Batch::default() });
+        assert_eq!(joined.unwrap().cursors, [CursorOutcome::Unchanged(2)]);
+        assert_eq!(state(&mut conn, "alice", "a"), Some((2, 0)));
+    }
+
+    #[test]
     fn a_conversations_first_message_gives_both_users_a_cursor() {
         let (_dir, pool) = database();
         let mut conn = pool.get().unwrap();
