@@ -92,3 +92,27 @@ async fn joined_and_the_inbox_count_unread_and_mentions_across_a_restart() {
         json!([{"room": "@alice+carol", "last_id": 1, "last_read": 0, "unread": 1, "mentions": 0}])
     );
 }
+
+/// A user's own messages are never unread, even when they posted (over
+/// HTTP, without a cursor) before their first join: the join's cursor
+/// starts past them (docs/protocol.md, read cursors).
+#[tokio::test]
+async fn a_first_join_after_posting_counts_none_of_ones_own_messages() {
+    let app = TestApp::spawn();
+    let url = app.url("/api/rooms/lobby/messages");
+    post(url.clone(), json!({"from": "bob", "text": "one"})).await;
+    post(url.clone(), json!({"from": "alice", "text": "two"})).await;
+    let mut alice = app.client("alice").await;
+    let joined = alice.join("lobby").await;
+    assert_eq!((joined["last_read"].as_u64(), joined["unread"].as_u64()), (Some(2), Some(0)));
+    post(url.clone(), json!({"from": "bob", "text": "three"})).await;
+    post(url, json!({"from": "alice", "text": "four"})).await;
+    alice.skip_to("message").await;
+    alice.skip_to("message").await;
+    alice.send(json!({"type": "inbox"})).await;
+    // Sending "four" moved her cursor past bob's "three" too.
+    assert_eq!(
+        alice.expect("inbox").await["conversations"],
+        json!([{"room": "lobby", "last_id": 4, "last_read": 4, "unread": 0, "mentions": 0}])
+    );
+}
