@@ -23,6 +23,7 @@
 //! | [`chat`] | [`ChatServer`] and its messages, membership, group commit, the `say` inbox |
 //! | [`store`] | [`store::MessageStore`], the narrow interface to history |
 //! | [`db`] | SQLite: pool, migrations, the writer and reader actors |
+//! | [`mentions`] | who a message mentions (`@name`) |
 //! | [`notify`] | the mention worker |
 //! | [`http`] | the route table and its handlers |
 //! | [`metrics`] | what `/metrics` exports |
@@ -46,6 +47,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod mentions;
 pub mod metrics;
 pub mod notify;
 pub mod protocol;

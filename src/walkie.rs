@@ -152,8 +152,8 @@ impl Walkie {
         &self.chat
     }
 
-    /// Where sessions put their `say`s for the `ChatServer` (see
-    /// [`Inbox`] for why not its mailbox).
+    /// Where sessions put their `join`s, `say`s and `leave`s for the
+    /// `ChatServer`, in order (see [`Inbox`] for why not its mailbox).
     pub fn inbox(&self) -> &Arc<Inbox> {
         &self.inbox
     }

@@ -4,11 +4,11 @@
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use super::inbox::SaysWaiting;
+use super::inbox::{Command, CommandsWaiting};
 use super::messages::*;
 use super::outbox::{Pending, PendingCursor, Reply};
 use super::server::{distinct_users, ChatServer, Lifecycle};
-use crate::domain::{Channel, RoomName};
+use crate::domain::{Channel, RoomName, SessionId};
 use crate::error::ChatError;
 use crate::notify::{KeepMentions, TakePendingMentions};
 use crate::protocol::{encode, PresenceEvent, ServerEvent};
@@ -72,7 +72,7 @@ impl Handler<Disconnect> for ChatServer {
     type Result = ();
 
     fn handle(&mut self, message: Disconnect, ctx: &mut Context<Self>) {
-        self.flush(ctx); // the session's last `say`s first (see `inbox`)
+        self.flush(ctx); // the session's last commands first (see `inbox`)
         if let Some((name, rooms)) = self.registry.disconnect(message.session) {
             for room in rooms {
                 self.announce_presence(&room, &name, PresenceEvent::Leave);
@@ -83,61 +83,54 @@ impl Handler<Disconnect> for ChatServer {
     }
 }
 
-impl Handler<Join> for ChatServer {
-    type Result = Result<JoinReply, ChatError>;
-
-    fn handle(&mut self, message: Join, ctx: &mut Context<Self>) -> Self::Result {
-        let joined =
-            self.registry.join(message.session, &message.room).ok_or(ChatError::Internal)?;
-        if joined.created {
-            self.outbox.push_room(message.room.clone());
+impl ChatServer {
+    /// One command from the inbox, in the order its session sent it (the
+    /// caller flushes).
+    pub(super) fn take_command(&mut self, command: Command) {
+        match command {
+            Command::Join(join) => {
+                let Join { session, room, reply } = join;
+                // ignore: the session may have gone; it is in the room all the same.
+                let _ = reply.send(self.join(session, room));
+            }
+            Command::Say(say) => self.accept(say),
+            Command::Leave(Leave { session, room }) => {
+                if self.registry.leave(session, &room) == Some(true) {
+                    if let Some(name) = self.registry.name_of(session).cloned() {
+                        self.announce_presence(&room, &name, PresenceEvent::Leave);
+                    }
+                }
+            }
         }
-        if let Some(reader) = self.registry.name_of(message.session).cloned() {
+    }
+
+    /// Puts `session` in `room`; see [`Join`].
+    fn join(&mut self, session: SessionId, room: RoomName) -> Result<JoinReply, ChatError> {
+        let joined = self.registry.join(session, &room).ok_or(ChatError::Internal)?;
+        if joined.created {
+            self.outbox.push_room(room.clone());
+        }
+        if let Some(reader) = self.registry.name_of(session).cloned() {
             // A first join starts the user's read cursor at the latest id.
             let cursor = CursorMove {
-                reader,
-                channel: message.room.to_string(),
+                reader: reader.clone(),
+                channel: room.to_string(),
                 to: joined.last_id,
                 kind: CursorKind::Start,
             };
             self.outbox.push_cursor(PendingCursor { cursor, reply: None });
-        }
-        self.flush(ctx);
-        if joined.first_of_name {
-            if let Some(name) = self.registry.name_of(message.session).cloned() {
-                self.announce_presence(&message.room, &name, PresenceEvent::Join);
+            if joined.first_of_name {
+                self.announce_presence(&room, &reader, PresenceEvent::Join);
             }
         }
         Ok(JoinReply { members: joined.members, last_id: joined.last_id })
     }
 }
 
-impl Handler<Leave> for ChatServer {
+impl Handler<CommandsWaiting> for ChatServer {
     type Result = ();
 
-    fn handle(&mut self, message: Leave, ctx: &mut Context<Self>) {
-        self.flush(ctx); // the session's last `say`s first (see `inbox`)
-        if self.registry.leave(message.session, &message.room) == Some(true) {
-            if let Some(name) = self.registry.name_of(message.session).cloned() {
-                self.announce_presence(&message.room, &name, PresenceEvent::Leave);
-            }
-        }
-    }
-}
-
-impl Handler<Say> for ChatServer {
-    type Result = ();
-
-    fn handle(&mut self, say: Say, ctx: &mut Context<Self>) {
-        self.accept(say);
-        self.flush(ctx);
-    }
-}
-
-impl Handler<SaysWaiting> for ChatServer {
-    type Result = ();
-
-    fn handle(&mut self, _: SaysWaiting, ctx: &mut Context<Self>) {
+    fn handle(&mut self, _: CommandsWaiting, ctx: &mut Context<Self>) {
         self.flush(ctx); // takes the inbox first
     }
 }
@@ -278,7 +271,7 @@ impl Handler<Quiesced> for ChatServer {
     type Result = ();
 
     fn handle(&mut self, message: Quiesced, ctx: &mut Context<Self>) {
-        self.flush(ctx); // the session's last `say`s first (see `inbox`)
+        self.flush(ctx); // the session's last commands first (see `inbox`)
         self.confirm_quiesced(message.session);
         self.finish_shutdown_if_drained();
     }

@@ -1,30 +1,49 @@
-//! [`Inbox`]: `say`s on their way from sessions to the [`ChatServer`].
+//! [`Inbox`]: a session's `join`, `say` and `leave` on their way to the
+//! [`ChatServer`], in the order the session sent them.
 //!
-//! Why not one mailbox message each: sessions and the `ChatServer` run on
-//! different threads, and a message to a parked thread wakes it, an eventfd
-//! write and a task switch per `say` (the waker alone was 6.6 % of the core
-//! at 30,000 messages/s; docs/performance.md). Here a session queues its
-//! `say` and wakes the server only when the server is not going to look
-//! anyway: while a batch is being committed, or during the pause before the
-//! next one, the server takes what waits here into its next batch by
-//! itself. Under load no `say` wakes anyone.
+//! Why one queue for the three: a client may pipeline `join` and `say` and
+//! close at once (a script, `printf ... | websocat`). When the `join` went
+//! through the server's mailbox and the `say` through this queue, the
+//! server could take the `say` first (at the end of a commit) and answer
+//! `not_in_room` to a client that was gone: the message was lost. One
+//! queue keeps a session's commands in its order; the server takes them
+//! all, in that order, every time it looks.
 //!
-//! Order: the server empties the inbox before it handles a `Leave`,
-//! `Disconnect` or `Quiesced`, so none of them overtakes a session's earlier
-//! `say`. A `Join` needs no care: a session says something in a room only
-//! after its `joined`.
+//! Why not the mailbox for all of them: sessions and the `ChatServer` run
+//! on different threads, and a message to a parked thread wakes it, an
+//! eventfd write and a task switch per `say` (the cost is measured in
+//! docs/performance.md). A `say` wakes the server only when the server is
+//! not going to look anyway: while a batch is being committed, or during
+//! the pause before the next one, the server takes what waits here into
+//! its next batch by itself. A `join` always wakes it, since the session
+//! waits for the answer.
+//!
+//! What goes through the mailbox instead (`Disconnect`, `Quiesced`) makes
+//! the server empty the inbox first, so it never overtakes a session's
+//! earlier commands either.
 
 use std::sync::{Mutex, MutexGuard};
 
 use actix::prelude::*;
 
-use super::messages::Say;
+use super::messages::{Join, Leave, Say};
 use super::ChatServer;
 
-/// Tells the server that `say`s wait in its [`Inbox`].
+/// Tells the server that commands wait in its [`Inbox`].
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub struct SaysWaiting;
+pub struct CommandsWaiting;
+
+/// A session's command that must keep its place among the session's others.
+#[derive(Debug)]
+pub enum Command {
+    /// `join`; the answer goes back through the `Join`'s channel.
+    Join(Join),
+    /// `say` or `direct`.
+    Say(Say),
+    /// `leave`.
+    Leave(Leave),
+}
 
 /// See the module doc. Shared by the server and every session.
 #[derive(Debug)]
@@ -35,9 +54,9 @@ pub struct Inbox {
 
 #[derive(Debug, Default)]
 struct Waiting {
-    says: Vec<Say>,
+    commands: Vec<Command>,
     /// The server will look here without being told: it is committing, its
-    /// pause is running, or a `SaysWaiting` is on its way.
+    /// pause is running, or a `CommandsWaiting` is on its way.
     watched: bool,
 }
 
@@ -48,20 +67,34 @@ impl Inbox {
     }
 
     /// Queues `say` for the server, waking it unless it is watching.
-    pub fn send(&self, say: Say) {
+    pub fn say(&self, say: Say) {
+        self.push(Command::Say(say), false);
+    }
+
+    /// Queues `join` and wakes the server: the session waits for its answer.
+    pub fn join(&self, join: Join) {
+        self.push(Command::Join(join), true);
+    }
+
+    /// Queues `leave` for the server, waking it unless it is watching.
+    pub fn leave(&self, leave: Leave) {
+        self.push(Command::Leave(leave), false);
+    }
+
+    fn push(&self, command: Command, urgent: bool) {
         let wake = {
             let mut waiting = self.lock();
-            waiting.says.push(say);
-            !std::mem::replace(&mut waiting.watched, true)
+            waiting.commands.push(command);
+            !std::mem::replace(&mut waiting.watched, true) || urgent
         };
         if wake {
-            self.server.do_send(SaysWaiting);
+            self.server.do_send(CommandsWaiting);
         }
     }
 
-    /// Everything queued; the server goes on watching.
-    pub(super) fn take(&self) -> Vec<Say> {
-        std::mem::take(&mut self.lock().says)
+    /// Everything queued, in order; the server goes on watching.
+    pub(super) fn take(&self) -> Vec<Command> {
+        std::mem::take(&mut self.lock().commands)
     }
 
     /// The server will look again soon (a batch in flight, a timer set).
@@ -69,11 +102,11 @@ impl Inbox {
         self.lock().watched = true;
     }
 
-    /// The server goes idle and stops watching, unless a `say` arrived in
+    /// The server goes idle and stops watching, unless a command arrived in
     /// the meantime: `false` then, and the server must take it first.
     pub(super) fn unwatch(&self) -> bool {
         let mut waiting = self.lock();
-        if waiting.says.is_empty() {
+        if waiting.commands.is_empty() {
             waiting.watched = false;
         }
         !waiting.watched

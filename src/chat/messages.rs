@@ -1,10 +1,15 @@
 //! The messages the [`ChatServer`](super::ChatServer) handles.
 //!
-//! Sessions send them with `do_send` when they need no answer (the answer,
-//! if any, comes back as a [`SessionEvent`]), and with `send` when they
-//! need one (`Join`). HTTP routes use `send`.
+//! `Join`, `Say` and `Leave` travel through the [`Inbox`](super::Inbox),
+//! which keeps a session's commands in order; the others are actix
+//! messages. Sessions send those with `do_send` when they need no answer
+//! (the answer, if any, comes back as a [`SessionEvent`]); HTTP routes use
+//! `send`.
+//!
+//! [`SessionEvent`]: crate::session::SessionEvent
 
 use actix::Message;
+use tokio::sync::oneshot;
 
 pub use super::outbox::Posted;
 use crate::domain::{Channel, IdempotencyKey, MessageId, Ref, RoomName, SessionId, Text, UserName};
@@ -37,16 +42,17 @@ pub struct Disconnect {
 
 /// Puts a session in a room, creating the room on first use.
 ///
-/// Sent by a session for `join`. Replies with the members and the last
-/// message id delivered in the room: the session reads history up to that id,
-/// and every later message reaches it live.
-#[derive(Debug, Message)]
-#[rtype(result = "Result<JoinReply, ChatError>")]
+/// Sent by a session for `join`, through the inbox. Answered with the
+/// members and the last message id delivered in the room: the session
+/// reads history up to that id, and every later message reaches it live.
+#[derive(Debug)]
 pub struct Join {
     /// The session joining; joining a room it is already in changes nothing.
     pub session: SessionId,
     /// The room to join, created (and stored) on first use.
     pub room: RoomName,
+    /// Where the answer goes (nobody listens if the session has gone).
+    pub reply: oneshot::Sender<Result<JoinReply, ChatError>>,
 }
 
 /// The answer to [`Join`].
@@ -58,9 +64,9 @@ pub struct JoinReply {
     pub last_id: MessageId,
 }
 
-/// Takes a session out of a room. Sent by a session for `leave`.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
+/// Takes a session out of a room. Sent by a session for `leave`, through
+/// the inbox.
+#[derive(Debug)]
 pub struct Leave {
     /// The session leaving; the last of its name to go sends `presence` `leave`.
     pub session: SessionId,
@@ -70,11 +76,11 @@ pub struct Leave {
 
 /// Posts a message from a session to a room or a direct conversation.
 ///
-/// Sent by a session for `say` and `direct`. Once stored the message is
-/// delivered; the sending session's copy carries `reference` and is the
-/// acknowledgement. If it cannot be stored, the session gets `internal`.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
+/// Sent by a session for `say` and `direct`, through the inbox. Once
+/// stored the message is delivered; the sending session's copy carries
+/// `reference` and is the acknowledgement. If it cannot be stored, the
+/// session gets `internal`.
+#[derive(Debug)]
 pub struct Say {
     /// The sending session; its user is the message's `from`.
     pub session: SessionId,

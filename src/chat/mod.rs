@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! browser --ws--> WsSession --Join/Say/Leave/Typing--> ChatServer --append--> MessageStore
-//!                           (Say through the Inbox)
+//!                           (Join/Say/Leave through the Inbox)
 //!                                                                              (PersistenceActor,
 //! browser <-text- WsSession <----SessionEvent--------- ChatServer <--stored--- SyncArbiter)
 //!                                                          |  ^
@@ -26,6 +26,6 @@ mod outbox;
 mod rooms;
 mod server;
 
-pub use inbox::{Inbox, SaysWaiting};
+pub use inbox::{CommandsWaiting, Inbox};
 pub use messages::*;
 pub use server::ChatServer;

@@ -47,7 +47,7 @@ pub(super) enum Lifecycle {
 pub struct ChatServer {
     pub(super) registry: Registry<SessionHandle>,
     pub(super) outbox: Outbox,
-    /// Sessions' `say`s waiting to be taken (see `inbox`).
+    /// Sessions' `join`s, `say`s and `leave`s waiting to be taken (see `inbox`).
     inbox: Arc<Inbox>,
     store: Arc<dyn MessageStore>,
     pub(super) notifier: Addr<NotificationActor>,
@@ -63,7 +63,7 @@ impl Actor for ChatServer {
 
 impl ChatServer {
     /// A server that knows the stored `rooms`, writes through `store` and
-    /// takes sessions' `say`s from `inbox`.
+    /// takes sessions' ordered commands from `inbox`.
     pub fn new(
         store: Arc<dyn MessageStore>,
         notifier: Addr<NotificationActor>,
@@ -90,11 +90,11 @@ impl ChatServer {
     /// Sends the next batch to the store unless one is in flight; delivers
     /// it once committed.
     ///
-    /// Takes the inbox's `say`s first, and leaves it watched while a batch
+    /// Takes the inbox's commands first, and leaves it watched while a batch
     /// or a pause is under way (no session need wake the server then).
     pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
-        for say in self.inbox.take() {
-            self.accept(say);
+        for command in self.inbox.take() {
+            self.take_command(command);
         }
         let Flight { batch, messages, cursors } = match self.outbox.ready() {
             Ready::Now(flight) => flight,

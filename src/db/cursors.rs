@@ -22,7 +22,8 @@ use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel::upsert::excluded;
 
 use super::models::{to_message_id, to_stored_id};
-use crate::domain::{Conversation, MessageId, UserName};
+use crate::domain::{Conversation, MessageId, RoomName, UserName};
+use crate::mentions::mentioned_users;
 use crate::schema::read_cursors::dsl;
 use crate::store::{Appended, CursorKind, CursorMove, CursorOutcome, ReadState};
 
@@ -183,22 +184,28 @@ fn create_if_missing(conn: &mut SqliteConnection, reader: &str, channel: &str) -
         .map(drop)
 }
 
-/// Records that message `id` of `room` mentions `users`.
-pub fn add_mentions(
-    conn: &mut SqliteConnection,
-    room: &str,
-    id: MessageId,
-    users: &[UserName],
-) -> QueryResult<()> {
+/// Records whom each stored room message mentions, for unread mention
+/// counts. Called in the messages' own transaction, so a message and the
+/// counts made from it are stored together or not at all. Only a text with
+/// an `@` is looked at; direct messages mention nobody.
+pub fn record_mentions(conn: &mut SqliteConnection, stored: &[Appended]) -> QueryResult<()> {
     use crate::schema::mentions;
-    for user in users {
-        diesel::insert_or_ignore_into(mentions::table)
-            .values((
-                mentions::mentioned.eq(user.as_str()),
-                mentions::room.eq(room),
-                mentions::message_id.eq(to_stored_id(id)),
-            ))
-            .execute(conn)?;
+    for message in stored {
+        let Appended::Stored(message) = message else {
+            continue;
+        };
+        if !message.text.contains('@') || RoomName::parse(message.room.as_str()).is_err() {
+            continue;
+        }
+        for user in mentioned_users(&message.text, &message.from) {
+            diesel::insert_or_ignore_into(mentions::table)
+                .values((
+                    mentions::mentioned.eq(user.as_str()),
+                    mentions::room.eq(message.room.as_str()),
+                    mentions::message_id.eq(to_stored_id(message.id)),
+                ))
+                .execute(conn)?;
+        }
     }
     Ok(())
 }

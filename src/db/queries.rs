@@ -70,6 +70,7 @@ pub fn commit(
                     messages.push(append(conn, &mut latest, message, &now)?);
                 }
                 cursors::follow_own_messages(conn, &messages)?;
+                cursors::record_mentions(conn, &messages)?;
             }
             for (slot, cursor) in cursors.iter_mut().zip(&batch.cursors) {
                 if cursor.kind == pass {
@@ -380,6 +381,37 @@ mod tests {
             commit(&mut conn, &mut cache, &Batch { cursors: vec![join], ..Batch::default() });
         assert_eq!(joined.unwrap().cursors, [CursorOutcome::Unchanged(2)]);
         assert_eq!(state(&mut conn, "alice", "a"), Some((2, 0)));
+    }
+
+    #[test]
+    fn a_messages_mentions_are_counted_from_its_own_commit() {
+        let (_dir, pool) = database();
+        let mut conn = pool.get().unwrap();
+        let mut cache = HashMap::new();
+        let join = |reader: &str| crate::store::CursorMove {
+            reader: UserName::parse(reader).unwrap(),
+            channel: "a".into(),
+            to: 0,
+            kind: CursorKind::Start,
+        };
+        let rooms = vec![RoomName::parse("a").unwrap()];
+        let cursors = vec![join("bob"), join("carol")];
+        commit(&mut conn, &mut cache, &Batch { rooms, cursors, ..Batch::default() }).unwrap();
+        // Nothing but the commit runs: no notification worker, as after a
+        // kill -9 right behind it.
+        let messages = vec![from("alice", "a", "hi @bob and @carol"), from("alice", "a", "@bob!")];
+        commit(&mut conn, &mut cache, &Batch { messages, ..Batch::default() }).unwrap();
+        let mut mentions = |reader: &str| {
+            let reader = UserName::parse(reader).unwrap();
+            cursors::read_state(&mut conn, &reader, "a").unwrap().map(|s| (s.unread, s.mentions))
+        };
+        assert_eq!(mentions("bob"), Some((2, 2)));
+        assert_eq!(mentions("carol"), Some((2, 1)));
+        let direct = vec![from("alice", "@alice+bob", "@bob")];
+        commit(&mut conn, &mut cache, &Batch { messages: direct, ..Batch::default() }).unwrap();
+        let reader = UserName::parse("bob").unwrap();
+        let state = cursors::read_state(&mut conn, &reader, "@alice+bob").unwrap().unwrap();
+        assert_eq!((state.unread, state.mentions), (1, 0), "direct messages mention nobody");
     }
 
     #[test]

@@ -2,9 +2,15 @@
 //! 403, token 401, name 400, capacity 503), then hands the socket to a new
 //! [`WsSession`].
 
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use actix_web::error::PayloadError;
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
+use bytes::Bytes;
+use futures_core::Stream;
 
 use crate::access::Refusal;
 use crate::domain::UserName;
@@ -65,7 +71,35 @@ pub async fn upgrade(
     };
     let peer = request.peer_addr().map_or_else(|| "unknown".to_owned(), |addr| addr.to_string());
     let session = WsSession::new(name, peer, &walkie, permit);
-    ws::WsResponseBuilder::new(session, &request, stream)
+    ws::WsResponseBuilder::new(session, &request, EndAtEof(Some(stream)))
         .frame_size(walkie.limits().max_frame_bytes)
         .start()
+}
+
+/// The socket's bytes, with the client's EOF (its write side shut, maybe
+/// with no Close frame) as the end of the stream rather than an error.
+///
+/// actix-http reports that EOF as `PayloadError::Incomplete`, and
+/// actix-web-actors turns an error into a protocol error at once, before
+/// it decodes the frames it has already read: a client that sent `join`,
+/// `say` and shut its socket lost both. Ending the stream instead lets the
+/// decoder hand the session every complete frame first; an incomplete
+/// last frame is dropped, and the session stops as after a Close.
+struct EndAtEof(Option<web::Payload>);
+
+impl Stream for EndAtEof {
+    type Item = Result<Bytes, PayloadError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let Some(payload) = self.0.as_mut() else {
+            return Poll::Ready(None);
+        };
+        match Pin::new(payload).poll_next(cx) {
+            Poll::Ready(Some(Err(PayloadError::Incomplete(_)))) | Poll::Ready(None) => {
+                self.0 = None;
+                Poll::Ready(None)
+            }
+            other => other,
+        }
+    }
 }

@@ -80,7 +80,7 @@ impl WsSession {
             return;
         }
         self.rooms.remove(&room);
-        self.chat.do_send(Leave { session: self.id, room: room.clone() });
+        self.inbox.leave(Leave { session: self.id, room: room.clone() });
         self.send_frame(
             ctx,
             encode(&ServerEvent::Left { room: &room, reference: reference.as_ref() }),
@@ -94,7 +94,7 @@ impl WsSession {
         reference: Option<Ref>,
         idempotency_key: Option<IdempotencyKey>,
     ) {
-        self.inbox.send(Say { session: self.id, channel, text, reference, idempotency_key });
+        self.inbox.say(Say { session: self.id, channel, text, reference, idempotency_key });
     }
 
     /// Whether `channel` is not someone else's conversation; if it is,

@@ -81,13 +81,14 @@ impl WsSession {
             None => (None, Vec::new()),
         };
         self.rooms.insert(room.clone(), RoomState::Joining { generation, held, previous });
-        let request = self.chat.send(Join { session: self.id, room: room.clone() });
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.inbox.join(Join { session: self.id, room: room.clone(), reply });
         let store = self.store.clone();
         let channel = room.to_string();
         let (reader, room_key) = (self.name.clone(), room.to_string());
         let loaded = async move {
-            let JoinReply { members, last_id } = request.await.map_err(|error| {
-                log::error!("the chat server did not answer a join: {error}");
+            let JoinReply { members, last_id } = answer.await.map_err(|_| {
+                log::error!("the chat server dropped a join without answering");
                 ChatError::Internal
             })??;
             let query =
@@ -148,7 +149,7 @@ impl WsSession {
                     self.on_deliver(delivery, ctx);
                 }
             }
-            None => self.chat.do_send(Leave { session: self.id, room }),
+            None => self.inbox.leave(Leave { session: self.id, room }),
         }
     }
 

@@ -129,7 +129,7 @@ pub struct WsSession {
     name: UserName,
     peer: String,
     chat: Addr<ChatServer>,
-    /// Where `say`s go, rather than `chat`'s mailbox (see [`Inbox`]).
+    /// Where `join`, `say` and `leave` go, in order (see [`Inbox`]).
     inbox: Arc<Inbox>,
     store: Arc<dyn MessageStore>,
     limits: Limits,

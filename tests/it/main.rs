@@ -15,6 +15,7 @@ mod flood;
 mod history;
 mod hostile;
 mod http_api;
+mod last_words;
 mod lifecycle;
 mod mentions;
 mod read_state;

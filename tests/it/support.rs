@@ -291,6 +291,21 @@ impl TestClient {
         }
     }
 
+    /// Shuts the client's write side (TCP EOF, no Close frame) and reads
+    /// until the server closes: what `printf ... | websocat` does.
+    pub async fn shut_write_and_wait(mut self) {
+        if let MaybeTlsStream::Plain(stream) = self.socket.get_ref() {
+            socket2::SockRef::from(stream).shutdown(std::net::Shutdown::Write).expect("shutdown");
+        }
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(TIMEOUT, self.socket.next()).await {}
+    }
+
+    /// Sends a Close frame and reads until the server closes too.
+    pub async fn close_and_wait(mut self) {
+        let _ = self.socket.send(Message::Close(None)).await;
+        while let Ok(Some(Ok(_))) = tokio::time::timeout(TIMEOUT, self.socket.next()).await {}
+    }
+
     /// Closes the connection: a close frame, then the socket is dropped
     /// (the close handshake is not waited for longer than a moment).
     pub async fn close(mut self) {
