@@ -66,9 +66,10 @@ pub struct Config {
     #[arg(long, env = "WALKIE_MAX_ROOMS_PER_SESSION", default_value_t = 100)]
     pub max_rooms_per_session: usize,
 
-    /// Bytes queued for a session that does not read: a session whose queue
-    /// stays over this for 2 s, or grows past 4 times it, is closed with
-    /// 1008 (an addition to the contract).
+    /// Bytes waiting for a client that does not read: a session whose
+    /// backlog (frames queued, and those handed to its socket until it took
+    /// them) stays over this for 2 s, or would pass 4 times it, is closed
+    /// with 1008 (an addition to the contract).
     #[arg(long, env = "WALKIE_MAX_OUTBOUND_BYTES", default_value_t = 4 << 20)]
     pub max_outbound_bytes: usize,
 
@@ -137,7 +138,8 @@ pub struct Limits {
     pub burst: u32,
     /// Rooms a session may be in at once.
     pub max_rooms: usize,
-    /// Bytes the server may queue for a session that does not read.
+    /// A session's backlog limit: over it for 2 s, or past 4 times it, and
+    /// the session is closed (see `session::handle`).
     pub max_outbound_bytes: usize,
 }
 

@@ -20,7 +20,7 @@
 //! | [`protocol`] | client commands and server frames as serde types |
 //! | [`error`] | client-facing errors and their codes, in one place |
 //! | [`session`] | [`WsSession`], one per socket |
-//! | [`chat`] | [`ChatServer`] and its messages, membership, group commit, the `say` inbox |
+//! | [`chat`] | [`ChatServer`] and its messages, membership, group commit, the command inbox |
 //! | [`store`] | [`store::MessageStore`], the narrow interface to history |
 //! | [`db`] | SQLite: pool, migrations, the writer and reader actors |
 //! | [`mentions`] | who a message mentions (`@name`) |

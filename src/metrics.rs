@@ -35,6 +35,9 @@ pub struct Metrics {
     pub persistence_queue: IntGauge,
     /// Requests waiting for the notification worker.
     pub notification_queue: IntGauge,
+    /// Sessions whose backlog is over `--max-outbound-bytes` (closed if it
+    /// stays so for 2 s).
+    pub slow_sessions: IntGauge,
 }
 
 impl Metrics {
@@ -83,6 +86,10 @@ impl Metrics {
                 "notification_queue_depth",
                 "Requests waiting for the notification worker",
             )?,
+            slow_sessions: gauge(
+                "slow_sessions",
+                "Sessions with more than --max-outbound-bytes waiting for their client",
+            )?,
             registry,
         })
     }
@@ -121,6 +128,7 @@ mod tests {
             "walkie_persistence_commit_seconds_bucket",
             "walkie_persistence_queue_depth",
             "walkie_notification_queue_depth",
+            "walkie_slow_sessions",
         ] {
             assert!(text.contains(name), "{name} missing from\n{text}");
         }

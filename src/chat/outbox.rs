@@ -162,9 +162,10 @@ impl Outbox {
         self.rooms.len() + self.messages.len() + self.cursors.len()
     }
 
-    /// Nothing waits and nothing is in flight.
+    /// Nothing waits (rooms, messages or cursor moves) and nothing is in
+    /// flight: shutdown may close the sessions, every `read` answered.
     pub fn is_idle(&self) -> bool {
-        !self.in_flight && self.rooms.is_empty() && self.messages.is_empty()
+        !self.in_flight && self.waiting() == 0
     }
 }
 
@@ -203,6 +204,23 @@ mod tests {
         let texts: Vec<_> = second.batch.messages.iter().map(|m| m.text.as_str()).collect();
         assert_eq!(texts, ["two", "three"]);
         assert_eq!(second.messages.len(), 2);
+        outbox.finish();
+        assert!(outbox.is_idle());
+    }
+
+    #[test]
+    fn a_waiting_cursor_move_keeps_the_outbox_busy() {
+        let mut outbox = Outbox::default();
+        let cursor = CursorMove {
+            reader: UserName::parse("alice").unwrap(),
+            channel: "lobby".into(),
+            to: 1,
+            kind: crate::store::CursorKind::Read,
+        };
+        outbox.push_cursor(PendingCursor { cursor, reply: None });
+        assert!(!outbox.is_idle(), "a `read` waits for its answer");
+        outbox.next_batch().unwrap();
+        assert!(!outbox.is_idle(), "in flight");
         outbox.finish();
         assert!(outbox.is_idle());
     }

@@ -18,7 +18,7 @@ use crate::error::ChatError;
 use crate::metrics::Metrics;
 use crate::notify::NotificationActor;
 use crate::protocol::{encode, PresenceEvent, ServerEvent};
-use crate::session::{CloseReason, Delivery, SessionHandle};
+use crate::session::{CloseReason, Delivery, SessionHandle, SLOW_CHECK_INTERVAL};
 use crate::store::{MessageStore, RoomRecord};
 
 /// How long to wait before retrying room creations after a failed commit,
@@ -59,6 +59,10 @@ pub struct ChatServer {
 
 impl Actor for ChatServer {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(SLOW_CHECK_INTERVAL, |server, _| server.close_slow_sessions());
+    }
 }
 
 impl ChatServer {
@@ -209,8 +213,21 @@ impl ChatServer {
         self.evict(overflowed);
     }
 
-    /// Closes sessions that do not read what they are sent (their queue is
-    /// full), and takes them out of everything at once.
+    /// Closes the sessions whose backlog stayed over `--max-outbound-bytes`
+    /// for the grace period (see `session::handle`). Nothing to look at
+    /// while no session is over.
+    fn close_slow_sessions(&mut self) {
+        if self.metrics.slow_sessions.get() == 0 {
+            return;
+        }
+        let slow = self.registry.sessions().filter(|(_, handle)| handle.too_slow());
+        let slow: Vec<SessionId> = slow.map(|(session, _)| session).collect();
+        self.evict(slow);
+    }
+
+    /// Closes sessions that do not read what they are sent (their backlog
+    /// passed the hard limit, or stayed over the limit too long), and takes
+    /// them out of everything at once.
     pub(super) fn evict(&mut self, sessions: Vec<SessionId>) {
         for session in sessions {
             let Some(handle) = self.registry.handle(session).cloned() else {
@@ -218,8 +235,8 @@ impl ChatServer {
             };
             if let Some((name, rooms)) = self.registry.disconnect(session) {
                 log::warn!(
-                    "session {session} ({name}) does not read what it is sent and its queue \
-                     is full: closing it (1008)"
+                    "session {session} ({name}) does not read what it is sent (too much \
+                     waits for it, see --max-outbound-bytes): closing it (1008)"
                 );
                 for room in rooms {
                     self.announce_presence(&room, &name, PresenceEvent::Leave);

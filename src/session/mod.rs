@@ -10,7 +10,8 @@
 //! - a room's history is loading (that room's live frames wait for
 //!   `joined`, so the client sees history, then live messages, in order).
 //!
-//! This is the only module that knows actix-web-actors.
+//! Besides `http::ws`, which hands it the socket, this is the only module
+//! that knows actix-web-actors.
 
 mod commands;
 mod flood;
@@ -38,7 +39,7 @@ use crate::store::MessageStore;
 use crate::Walkie;
 
 use flood::{FloodControl, Verdict};
-pub use handle::{OutboundQueue, Overflow, SessionHandle};
+pub use handle::{OutboundQueue, Overflow, SessionHandle, SLOW_CHECK_INTERVAL};
 use joining::RoomState;
 
 /// Largest buffer (in frames) a session keeps between wake-ups.
@@ -159,7 +160,10 @@ impl WsSession {
         let limits = walkie.limits();
         Self {
             flood: FloodControl::new(limits.rate, limits.burst, Instant::now()),
-            queue: OutboundQueue::new(limits.max_outbound_bytes),
+            queue: OutboundQueue::new(
+                limits.max_outbound_bytes,
+                walkie.metrics().slow_sessions.clone(),
+            ),
             spare: Vec::new(),
             quiescing: false,
             _permit: permit,

@@ -22,3 +22,4 @@ mod read_state;
 mod rooms;
 mod say;
 mod security;
+mod slow_clients;
