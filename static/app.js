@@ -8,6 +8,12 @@ const TYPING_SHOWN_MS = 5000;
 const TYPING_SEND_EVERY_MS = 2000;
 const GROUP_WITHIN_MS = 5 * 60 * 1000;
 const READ_EVERY_MS = 500;
+// The largest `limit` the server takes: catching up after a long absence
+// takes as few requests as possible (flood control counts each one).
+const PAGE = 200;
+// A catch-up request the server could not act on (`rate_limited`,
+// `internal`) is asked again after this long.
+const RETRY_MS = 1000;
 
 const state = {
   socket: null,
@@ -32,10 +38,14 @@ function conversation(name) {
       direct: name.startsWith("@"),
       joined: false,
       messages: [], // stored messages, oldest first, each id once
+      ids: new Set(), // the ids in `messages`
       pending: [], // {ref, text, state}
-      lastId: 0,
-      more: false,
-      loadingOlder: false,
+      // Every message from the oldest shown up to `lastId` is in `messages`:
+      // the tab resumes from there. null until the first page or message.
+      lastId: null,
+      more: false, // older messages exist: scrolling up loads them
+      olderRef: null, // the `history` for older messages, while it runs
+      catchUpRef: null, // the `history` for newer messages, while it runs
       unread: 0,
       mentions: 0,
       members: [],
@@ -91,12 +101,16 @@ function newKey() {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** Connects after `delay` ms; a later call replaces an earlier one, so at
+ * most one reconnection waits at a time. */
+function connectLater(delay) {
+  clearTimeout(state.reconnectTimer);
+  state.reconnectTimer = setTimeout(connect, delay);
+}
+
 function connect() {
   const wait = state.offlineUntil - Date.now();
-  if (wait > 0) {
-    setTimeout(connect, wait);
-    return;
-  }
+  if (wait > 0) return connectLater(wait);
   setConnection("connecting");
   const socket = new WebSocket(socketUrl());
   state.socket = socket;
@@ -119,12 +133,15 @@ function connect() {
     // the connection is back: the server stores each message once.
     for (const room of state.rooms.values()) {
       room.readSent = 0;
+      // Requests on the old connection get no answer; resume() asks again.
+      room.olderRef = null;
+      room.catchUpRef = null;
       for (const item of room.pending) if (item.state === "pending") item.sent = false;
     }
     render();
     if (!wasWelcomed && !state.me) return explainRefusal();
     const delay = Math.min(10000, 500 * 2 ** state.retries++);
-    setTimeout(connect, delay);
+    connectLater(delay);
   };
 }
 
@@ -200,40 +217,76 @@ function handle(frame) {
   render();
 }
 
-/** After (re)connecting: rejoin rooms from where we were, send what waits. */
+/** After (re)connecting: rejoin rooms from where we were (a conversation
+ * is not joined: it catches up by `history`), send what waits. */
 function resume() {
   const params = new URLSearchParams(location.search);
   const wanted = params.get("room");
   if (wanted && !state.rooms.has(wanted)) joinRoom(wanted);
   for (const room of state.rooms.values()) {
-    if (room.direct) {
-      send({ type: "history", room: room.name, since: room.lastId || undefined, ref: ref() });
-    } else {
-      send({ type: "join", room: room.name, since: room.lastId || undefined, ref: ref() });
-    }
+    if (!room.direct) sendJoin(room);
+    else if (room.lastId === null) loadLatest(room);
+    else catchUp(room);
     for (const item of room.pending) if (!item.sent && item.state === "pending") transmit(room, item);
   }
   send({ type: "inbox", ref: ref() });
 }
 
+/** Adds messages from anywhere (live, `joined`, `history`) in id order,
+ * each id once: a page may repeat what also came live. Then moves `lastId`
+ * over every id now held without a hole. */
 function addMessages(room, messages) {
-  const known = new Set(room.messages.map((m) => m.id));
   for (const message of messages) {
-    if (known.has(message.id)) continue;
-    known.add(message.id);
+    if (room.ids.has(message.id)) continue;
+    room.ids.add(message.id);
     room.messages.push(message);
-    if (message.id > room.lastId) room.lastId = message.id;
   }
   room.messages.sort((a, b) => a.id - b.id);
+  // The first messages a tab gets open its window: nothing before them is
+  // missing (older ones are loaded by scrolling up).
+  if (room.lastId === null && room.messages.length) room.lastId = room.messages[0].id - 1;
+  while (room.ids.has(room.lastId + 1)) room.lastId += 1;
+}
+
+/** Ids have no holes (docs/protocol.md): a message shown beyond `lastId`
+ * means some before it have not come yet. */
+function hasGap(room) {
+  return room.messages.length > 0 && room.messages[room.messages.length - 1].id > room.lastId;
+}
+
+/** Asks for the messages after `lastId`, one page; onHistory asks for the
+ * next while the server says `more`. Used after a reconnect and when a
+ * live id jumps; one such request per conversation at a time. Live
+ * messages keep showing meanwhile: addMessages puts each in its place. */
+function catchUp(room) {
+  if (room.catchUpRef || room.lastId === null) return;
+  const reference = ref();
+  const frame = { type: "history", room: room.name, since: room.lastId, limit: PAGE, ref: reference };
+  if (send(frame)) room.catchUpRef = reference;
+}
+
+/** The latest page of a conversation the tab has nothing of yet. */
+function loadLatest(room) {
+  send({ type: "history", room: room.name, ref: ref() });
+}
+
+/** `join`, from where the tab stands. With `since`, `joined` holds the page
+ * after it and its `more` says newer ones wait (onJoined asks for them);
+ * without, it holds the latest page and `more` says older ones exist. */
+function sendJoin(room) {
+  const from = room.lastId === null ? {} : { since: room.lastId, limit: PAGE };
+  send({ type: "join", room: room.name, ...from, ref: ref() });
 }
 
 function onJoined(frame) {
   const room = conversation(frame.room);
-  const fresh = !room.joined && room.messages.length === 0;
+  const resumed = room.lastId !== null; // so the join had `since`: see sendJoin
   room.joined = true;
   room.members = frame.members;
-  if (fresh) room.more = frame.more;
+  if (!resumed) room.more = frame.more;
   addMessages(room, frame.history);
+  room.lastId ??= 0; // an empty room: nothing can be missing
+  if (resumed && frame.more) catchUp(room);
   room.lastRead = Math.max(room.lastRead ?? 0, frame.last_read ?? 0);
   if (state.current !== frame.room) room.unread = frame.unread ?? room.unread;
   if (!state.current) openRoom(frame.room);
@@ -284,8 +337,12 @@ function onInbox(frame) {
 function onMessage(frame) {
   const room = conversation(frame.room);
   if (frame.ref) room.pending = room.pending.filter((item) => item.ref !== frame.ref);
-  const isNew = !room.messages.some((m) => m.id === frame.id);
+  const isNew = !room.ids.has(frame.id);
+  // Only a conversation gets messages before any page: older ones exist
+  // unless this is its first.
+  if (room.lastId === null) room.more = frame.id > 1;
   addMessages(room, [frame]);
+  if (hasGap(room)) catchUp(room);
   // Sending moves the sender's own cursor on the server, silently.
   if (frame.from === state.me) room.lastRead = Math.max(room.lastRead ?? 0, frame.id);
   if (isNew && frame.from !== state.me && (state.current !== frame.room || document.hidden)) {
@@ -297,12 +354,29 @@ function onMessage(frame) {
 }
 
 function onHistory(frame) {
-  const room = conversation(frame.room);
-  const older = room.loadingOlder;
-  room.loadingOlder = false;
-  addMessages(room, frame.messages);
-  if (older) room.more = frame.more;
+  const room = state.rooms.get(frame.room);
+  if (!room) return; // left meanwhile
+  if (frame.ref && frame.ref === room.catchUpRef) {
+    onNewerPage(room, frame);
+  } else {
+    // Older messages, or a conversation's latest page: either way `more`
+    // says whether older ones exist.
+    if (frame.ref && frame.ref === room.olderRef) room.olderRef = null;
+    room.more = frame.more;
+    addMessages(room, frame.messages);
+    room.lastId ??= 0; // an empty conversation: nothing can be missing
+  }
   markRead(room);
+}
+
+/** A page of catchUp(): asks for the next while newer messages wait, or
+ * while a live one is still ahead of what the pages filled (a page that
+ * brought nothing does not ask again, so a gap the server cannot fill
+ * never loops). */
+function onNewerPage(room, frame) {
+  room.catchUpRef = null;
+  addMessages(room, frame.messages);
+  if (frame.more || (frame.messages.length > 0 && hasGap(room))) catchUp(room);
 }
 
 function onPresence(frame) {
@@ -331,8 +405,21 @@ function onError(frame) {
   for (const room of state.rooms.values()) {
     const item = room.pending.find((p) => p.ref === frame.ref);
     if (item) item.state = "failed";
+    if (frame.ref && frame.ref === room.olderRef) room.olderRef = null;
+    if (frame.ref && frame.ref === room.catchUpRef) retryCatchUp(room, frame.code);
   }
   if (!frame.ref || !frame.ref.startsWith("say-")) console.warn("walkie:", frame.code, frame.message);
+}
+
+/** A catch-up request was refused. Flood control or a server hiccup pass:
+ * ask again a little later, unless the room was left or another request
+ * took over meanwhile. */
+function retryCatchUp(room, code) {
+  room.catchUpRef = null;
+  if (code !== "rate_limited" && code !== "internal") return;
+  setTimeout(() => {
+    if (state.rooms.get(room.name) === room) catchUp(room);
+  }, RETRY_MS);
 }
 
 // ---- actions ---------------------------------------------------------
@@ -342,8 +429,7 @@ function ref() {
 }
 
 function joinRoom(name) {
-  conversation(name);
-  send({ type: "join", room: name, ref: ref() });
+  sendJoin(conversation(name));
   openRoom(name);
 }
 
@@ -354,7 +440,7 @@ function openRoom(name) {
   room.mentions = 0;
   if (room.direct && room.messages.length === 0) {
     room.more = false;
-    send({ type: "history", room: name, ref: ref() });
+    loadLatest(room);
   }
   markRead(room);
   render();
@@ -382,9 +468,10 @@ function sendMessage(text) {
 
 function loadOlder() {
   const room = state.current && conversation(state.current);
-  if (!room || !room.more || room.loadingOlder || room.messages.length === 0) return;
-  room.loadingOlder = true;
-  send({ type: "history", room: room.name, before: room.messages[0].id, ref: ref() });
+  if (!room || !room.more || room.olderRef || room.messages.length === 0) return;
+  const reference = ref();
+  const frame = { type: "history", room: room.name, before: room.messages[0].id, ref: reference };
+  if (send(frame)) room.olderRef = reference;
   render();
 }
 
@@ -456,7 +543,7 @@ function renderConversation() {
   const room = state.current && state.rooms.get(state.current);
   $("#room-title").textContent = room ? title(room.name) : "No room open";
   $("#room-leave").hidden = !room || room.direct;
-  $("#history-loading").hidden = !(room && room.loadingOlder);
+  $("#history-loading").hidden = !(room && room.olderRef);
   const list = $("#message-list");
   const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
   list.replaceChildren();
@@ -575,5 +662,10 @@ window.walkieDebug = {
   offline(ms) {
     state.offlineUntil = Date.now() + ms;
     state.socket?.close();
+  },
+  /** Ends `offline` early: reconnects now if the connection is down. */
+  online() {
+    state.offlineUntil = 0;
+    if (state.socket?.readyState === WebSocket.CLOSED) connectLater(0);
   },
 };

@@ -15,8 +15,10 @@
 //! docs/performance.md). A `say` wakes the server only when the server is
 //! not going to look anyway: while a batch is being committed, or during
 //! the pause before the next one, the server takes what waits here into
-//! its next batch by itself. A `join` always wakes it, since the session
-//! waits for the answer.
+//! its next batch by itself. A `join` or `leave` always wakes it: the
+//! session waits for a join's answer, and the wake-up, in the server's
+//! mailbox, puts the membership change ahead of the session's later
+//! mailbox requests (`rooms`, `who`, `typing`).
 //!
 //! What goes through the mailbox instead (`Disconnect`, `Quiesced`) makes
 //! the server empty the inbox first, so it never overtakes a session's
@@ -76,9 +78,9 @@ impl Inbox {
         self.push(Command::Join(join), true);
     }
 
-    /// Queues `leave` for the server, waking it unless it is watching.
+    /// Queues `leave` and wakes the server (see the module doc).
     pub fn leave(&self, leave: Leave) {
-        self.push(Command::Leave(leave), false);
+        self.push(Command::Leave(leave), true);
     }
 
     fn push(&self, command: Command, urgent: bool) {

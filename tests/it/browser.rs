@@ -16,7 +16,7 @@ use fantoccini::elements::Element;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::json;
 
-use crate::support::{post, TestApp};
+use crate::support::{post, TestApp, TestClient};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -171,6 +171,89 @@ impl Browser {
         std::fs::create_dir_all(&directory).unwrap();
         let png = self.client.screenshot().await.expect("a screenshot");
         std::fs::write(directory.join(format!("{label}-{}.png", self.name)), png).unwrap();
+    }
+
+    /// The open conversation's messages as the user sees them, top to
+    /// bottom: each one's `data-id` and text.
+    async fn shown(&self) -> Vec<(String, String)> {
+        let messages = self
+            .script(
+                "return [...document.querySelectorAll( \
+                 '[data-testid=message-list] [data-testid=message]')].map((message) => \
+                 [message.dataset.id, message.querySelector('[data-testid=message-text]').textContent]);",
+            )
+            .await;
+        serde_json::from_value(messages).expect("a list of [id, text] pairs")
+    }
+
+    /// Waits until the open conversation shows exactly `expected`.
+    async fn wait_for_messages(&self, expected: &[(String, String)]) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let shown = self.shown().await;
+            if shown == expected {
+                return;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                let ids: Vec<&str> = shown.iter().map(|(id, _)| id.as_str()).collect();
+                panic!(
+                    "{}: expected messages 1 to {}, each once and in order; {} show, ids {ids:?}",
+                    self.name,
+                    expected.len(),
+                    shown.len()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// From now on, on every connection the page opens, `history` frames
+    /// wait until `release_history` while all others pass: a catch-up
+    /// page stays on its way for as long as the test likes.
+    async fn hold_history(&self) {
+        self.script(
+            "window.heldPages = []; \
+             window.WebSocket = class extends window.WebSocket { \
+               get onmessage() { return super.onmessage; } \
+               set onmessage(handler) { \
+                 super.onmessage = (event) => { \
+                   const held = window.heldPages && JSON.parse(event.data).type === 'history'; \
+                   if (held) window.heldPages.push(() => handler(event)); else handler(event); \
+                 }; \
+               } \
+             };",
+        )
+        .await;
+    }
+
+    /// Waits until a `history` frame is held.
+    async fn wait_for_held_history(&self) {
+        let what = format!("{}: a history page is on its way", self.name);
+        eventually(&what, || async {
+            self.script("return window.heldPages.length > 0").await == json!(true)
+        })
+        .await;
+    }
+
+    /// Hands the held `history` frames to the page and holds no more.
+    async fn release_history(&self) {
+        self.script(
+            "const held = window.heldPages; window.heldPages = null; \
+             held.forEach((deliver) => deliver());",
+        )
+        .await;
+    }
+
+    /// Waits until the open conversation ends with messages `last` (ids)
+    /// and shows every id once, in increasing order.
+    async fn wait_for_last_ids(&self, last: &[u64]) {
+        let what = format!("{}: the list ends with ids {last:?}, in order", self.name);
+        eventually(&what, || async {
+            let ids: Vec<u64> =
+                self.shown().await.iter().filter_map(|(id, _)| id.parse().ok()).collect();
+            ids.ends_with(last) && ids.windows(2).all(|pair| pair[0] < pair[1])
+        })
+        .await;
     }
 
     async fn send_message(&self, text: &str) {
@@ -379,4 +462,129 @@ async fn a_message_typed_offline_is_sent_once_back_online_and_reading_clears_eve
     for browser in [bob, alice, alice_tab] {
         browser.close().await;
     }
+}
+
+/// Sends every frame at once, each with a `ref`, then reads until each has
+/// its acknowledgement: hundreds of messages land in a moment.
+async fn send_all(client: &mut TestClient, frames: Vec<serde_json::Value>) {
+    let count = frames.len();
+    for (index, mut frame) in frames.into_iter().enumerate() {
+        frame["ref"] = json!(format!("bulk-{index}"));
+        client.send(frame).await;
+    }
+    let mut acknowledged = 0;
+    while acknowledged < count {
+        let frame = client.recv().await;
+        assert_ne!(frame["type"], "error", "a message was refused: {frame}");
+        let bulk = frame["ref"].as_str().is_some_and(|reference| reference.starts_with("bulk-"));
+        if frame["type"] == "message" && bulk {
+            acknowledged += 1;
+        }
+    }
+}
+
+fn says(room: &str, texts: &[String]) -> Vec<serde_json::Value> {
+    texts.iter().map(|text| json!({"type": "say", "room": room, "text": text})).collect()
+}
+
+fn directs(to: &str, texts: &[String]) -> Vec<serde_json::Value> {
+    texts.iter().map(|text| json!({"type": "direct", "to": to, "text": text})).collect()
+}
+
+/// What a list shows when `texts` are a conversation's messages 1, 2, 3...
+fn numbered(texts: &[String]) -> Vec<(String, String)> {
+    texts.iter().enumerate().map(|(index, text)| ((index + 1).to_string(), text.clone())).collect()
+}
+
+/// Takes the tab offline until `meanwhile` has run, then online again.
+async fn while_offline<Fut: Future<Output = ()>>(tab: &Browser, meanwhile: Fut) {
+    tab.script("window.walkieDebug.offline(600000)").await;
+    tab.wait_for("[data-testid=connection-state][data-state=closed]").await;
+    meanwhile.await;
+    tab.script("window.walkieDebug.online()").await;
+}
+
+#[tokio::test]
+async fn a_tab_offline_while_hundreds_of_messages_land_shows_each_once_when_back() {
+    let app = TestApp::spawn();
+    let driver = Chromedriver::start().await;
+    let erin = driver.browser("erin").await;
+    let mut bot = app.member("bot", "lobby").await;
+    let texts: Vec<String> = (1..=225).map(|i| format!("news {i}")).collect();
+    send_all(&mut bot, says("lobby", &texts[..3])).await;
+    erin.open(&app.url("/?name=erin&room=lobby")).await;
+    erin.wait_for_messages(&numbered(&texts[..3])).await;
+    erin.hold_history().await;
+
+    // 210 land while erin is away: more than `joined` or any page holds.
+    while_offline(&erin, send_all(&mut bot, says("lobby", &texts[3..213]))).await;
+    erin.wait_for("[data-testid=connection-state][data-state=open]").await;
+    // Back, the tab pages on after `joined`; while that page is on its
+    // way, new messages arrive live and show at once.
+    erin.wait_for_held_history().await;
+    send_all(&mut bot, says("lobby", &texts[213..])).await;
+    erin.wait_for_last_ids(&(214..=225).collect::<Vec<_>>()).await;
+    erin.release_history().await;
+    erin.wait_for_messages(&numbered(&texts)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(erin.shown().await, numbered(&texts), "each message shows once, in order");
+    erin.screenshot("9-room-caught-up").await;
+    erin.close().await;
+}
+
+#[tokio::test]
+async fn a_direct_conversation_catches_up_after_a_long_absence() {
+    let app = TestApp::spawn();
+    let driver = Chromedriver::start().await;
+    let gwen = driver.browser("gwen").await;
+    let mut hal = app.client("hal").await;
+    let texts: Vec<String> = (1..=225).map(|i| format!("note {i}")).collect();
+    send_all(&mut hal, directs("gwen", &texts[..3])).await;
+    gwen.open(&app.url("/?name=gwen")).await;
+    gwen.click("[data-testid=room-item][data-room='@gwen+hal']").await;
+    gwen.wait_for_messages(&numbered(&texts[..3])).await;
+    gwen.hold_history().await;
+
+    while_offline(&gwen, send_all(&mut hal, directs("gwen", &texts[3..213]))).await;
+    gwen.wait_for("[data-testid=connection-state][data-state=open]").await;
+    // The first catch-up page is on its way when new messages arrive live.
+    gwen.wait_for_held_history().await;
+    send_all(&mut hal, directs("gwen", &texts[213..])).await;
+    gwen.wait_for_last_ids(&(214..=225).collect::<Vec<_>>()).await;
+    gwen.release_history().await;
+    gwen.wait_for_messages(&numbered(&texts)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(gwen.shown().await, numbered(&texts), "each message shows once, in order");
+    gwen.screenshot("10-direct-caught-up").await;
+    gwen.close().await;
+}
+
+#[tokio::test]
+async fn a_jump_in_live_ids_fetches_the_messages_missed() {
+    let app = TestApp::spawn();
+    let driver = Chromedriver::start().await;
+    let ivy = driver.browser("ivy").await;
+    let mut bot = app.member("bot", "lobby").await;
+    let texts: Vec<String> = (1..=8).map(|i| format!("tick {i}")).collect();
+    send_all(&mut bot, says("lobby", &texts[..2])).await;
+    ivy.open(&app.url("/?name=ivy&room=lobby")).await;
+    ivy.wait_for_messages(&numbered(&texts[..2])).await;
+
+    // The next three message frames are lost on the way; the fourth's id
+    // jumps, and the tab fetches what it missed.
+    ivy.script(
+        "const socket = window.walkieDebug.socket; const deliver = socket.onmessage; \
+         let lost = 3; \
+         socket.onmessage = (event) => { \
+           if (lost > 0 && JSON.parse(event.data).type === 'message') { lost -= 1; return; } \
+           deliver(event); \
+         };",
+    )
+    .await;
+    send_all(&mut bot, says("lobby", &texts[2..])).await;
+    ivy.wait_for_messages(&numbered(&texts)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(ivy.shown().await, numbered(&texts), "each message shows once, in order");
+    ivy.screenshot("11-gap-filled").await;
+    ivy.close().await;
 }
