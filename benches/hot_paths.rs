@@ -108,13 +108,20 @@ fn batch_insert_rooms(c: &mut Criterion) {
     };
     queries::commit(&mut conn, &mut last_ids, &joins).expect("the joins");
     let mut next = 0usize;
-    let mut batch = || Batch {
+    // With `mention`, each text names another member of its room: the
+    // writer then stores a mention row in the same transaction.
+    let mut batch = |mention: bool| Batch {
         messages: (0..ROOMS_BATCH)
             .map(|_| {
                 // A stride coprime with the member count visits them all.
                 next = (next + 7919) % (ROOMS * MEMBERS);
                 let (from, channel) = member(next);
-                NewMessage { channel, from, text: "x".repeat(100), idempotency_key: None }
+                let mut text = "x".repeat(100);
+                if mention {
+                    let room_start = next - next % MEMBERS;
+                    text += &format!(" @u{}", room_start + (next + 1) % MEMBERS);
+                }
+                NewMessage { channel, from, text, idempotency_key: None }
             })
             .collect(),
         ..Batch::default()
@@ -127,21 +134,24 @@ fn batch_insert_rooms(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let start = std::time::Instant::now();
             for _ in 0..iters {
-                queries::commit(&mut conn, &mut last_ids, &batch()).expect("a commit");
+                queries::commit(&mut conn, &mut last_ids, &batch(false)).expect("a commit");
             }
             start.elapsed()
         })
     });
     if thread_cpu().is_some() {
-        group.bench_function(format!("{ROOMS_BATCH}_messages_cpu"), |b| {
-            b.iter_custom(|iters| {
-                let start = thread_cpu().unwrap_or_default();
-                for _ in 0..iters {
-                    queries::commit(&mut conn, &mut last_ids, &batch()).expect("a commit");
-                }
-                thread_cpu().unwrap_or_default().saturating_sub(start)
-            })
-        });
+        for (name, mention) in [("messages_cpu", false), ("messages_mentioning_cpu", true)] {
+            group.bench_function(format!("{ROOMS_BATCH}_{name}"), |b| {
+                b.iter_custom(|iters| {
+                    let start = thread_cpu().unwrap_or_default();
+                    for _ in 0..iters {
+                        let batch = batch(mention);
+                        queries::commit(&mut conn, &mut last_ids, &batch).expect("a commit");
+                    }
+                    thread_cpu().unwrap_or_default().saturating_sub(start)
+                })
+            });
+        }
     }
     group.finish();
 }

@@ -497,11 +497,40 @@ fn numbered(texts: &[String]) -> Vec<(String, String)> {
 }
 
 /// Takes the tab offline until `meanwhile` has run, then online again.
-async fn while_offline<Fut: Future<Output = ()>>(tab: &Browser, meanwhile: Fut) {
+/// The texts of the absence tests: 3 before, 210 while away (more than
+/// `joined` or any page holds), 12 while the first catch-up page is held.
+fn absence_texts(word: &str) -> Vec<String> {
+    (1..=225).map(|i| format!("{word} {i}")).collect()
+}
+
+/// `tab` shows the first 3 of `texts`; takes it offline while `sender`
+/// sends the next 210 (as `frames` makes them), brings it back, and
+/// checks that every message then shows once, in order, with the last 12
+/// sent live while the tab's first catch-up page is still on its way.
+async fn catches_up_after_an_absence(
+    tab: &Browser,
+    sender: &mut TestClient,
+    texts: &[String],
+    frames: impl Fn(&[String]) -> Vec<serde_json::Value>,
+    screenshot: &str,
+) {
+    tab.wait_for_messages(&numbered(&texts[..3])).await;
+    tab.hold_history().await;
     tab.script("window.walkieDebug.offline(600000)").await;
     tab.wait_for("[data-testid=connection-state][data-state=closed]").await;
-    meanwhile.await;
+    send_all(sender, frames(&texts[3..213])).await;
     tab.script("window.walkieDebug.online()").await;
+    tab.wait_for("[data-testid=connection-state][data-state=open]").await;
+    // Back, the tab pages on; while that page is on its way, new messages
+    // arrive live and show at once.
+    tab.wait_for_held_history().await;
+    send_all(sender, frames(&texts[213..])).await;
+    tab.wait_for_last_ids(&(214..=225).collect::<Vec<_>>()).await;
+    tab.release_history().await;
+    tab.wait_for_messages(&numbered(texts)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(tab.shown().await, numbered(texts), "each message shows once, in order");
+    tab.screenshot(screenshot).await;
 }
 
 #[tokio::test]
@@ -510,25 +539,11 @@ async fn a_tab_offline_while_hundreds_of_messages_land_shows_each_once_when_back
     let driver = Chromedriver::start().await;
     let erin = driver.browser("erin").await;
     let mut bot = app.member("bot", "lobby").await;
-    let texts: Vec<String> = (1..=225).map(|i| format!("news {i}")).collect();
+    let texts = absence_texts("news");
     send_all(&mut bot, says("lobby", &texts[..3])).await;
     erin.open(&app.url("/?name=erin&room=lobby")).await;
-    erin.wait_for_messages(&numbered(&texts[..3])).await;
-    erin.hold_history().await;
-
-    // 210 land while erin is away: more than `joined` or any page holds.
-    while_offline(&erin, send_all(&mut bot, says("lobby", &texts[3..213]))).await;
-    erin.wait_for("[data-testid=connection-state][data-state=open]").await;
-    // Back, the tab pages on after `joined`; while that page is on its
-    // way, new messages arrive live and show at once.
-    erin.wait_for_held_history().await;
-    send_all(&mut bot, says("lobby", &texts[213..])).await;
-    erin.wait_for_last_ids(&(214..=225).collect::<Vec<_>>()).await;
-    erin.release_history().await;
-    erin.wait_for_messages(&numbered(&texts)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(erin.shown().await, numbered(&texts), "each message shows once, in order");
-    erin.screenshot("9-room-caught-up").await;
+    let in_lobby = |texts: &[String]| says("lobby", texts);
+    catches_up_after_an_absence(&erin, &mut bot, &texts, in_lobby, "9-room-caught-up").await;
     erin.close().await;
 }
 
@@ -538,24 +553,12 @@ async fn a_direct_conversation_catches_up_after_a_long_absence() {
     let driver = Chromedriver::start().await;
     let gwen = driver.browser("gwen").await;
     let mut hal = app.client("hal").await;
-    let texts: Vec<String> = (1..=225).map(|i| format!("note {i}")).collect();
+    let texts = absence_texts("note");
     send_all(&mut hal, directs("gwen", &texts[..3])).await;
     gwen.open(&app.url("/?name=gwen")).await;
     gwen.click("[data-testid=room-item][data-room='@gwen+hal']").await;
-    gwen.wait_for_messages(&numbered(&texts[..3])).await;
-    gwen.hold_history().await;
-
-    while_offline(&gwen, send_all(&mut hal, directs("gwen", &texts[3..213]))).await;
-    gwen.wait_for("[data-testid=connection-state][data-state=open]").await;
-    // The first catch-up page is on its way when new messages arrive live.
-    gwen.wait_for_held_history().await;
-    send_all(&mut hal, directs("gwen", &texts[213..])).await;
-    gwen.wait_for_last_ids(&(214..=225).collect::<Vec<_>>()).await;
-    gwen.release_history().await;
-    gwen.wait_for_messages(&numbered(&texts)).await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(gwen.shown().await, numbered(&texts), "each message shows once, in order");
-    gwen.screenshot("10-direct-caught-up").await;
+    let to_gwen = |texts: &[String]| directs("gwen", texts);
+    catches_up_after_an_absence(&gwen, &mut hal, &texts, to_gwen, "10-direct-caught-up").await;
     gwen.close().await;
 }
 
