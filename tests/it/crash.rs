@@ -7,19 +7,21 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{get, Server, TestClient};
+use crate::support::{all_messages, Server, TestClient};
 
-/// Sends `count` messages as fast as it can while reading acknowledgements,
-/// until the connection drops; returns `text -> id` of what was acknowledged.
+/// Sends `count` messages (`{name}-{i}{tail}`) as fast as it can while
+/// reading acknowledgements, until the connection drops; returns
+/// `text -> id` of what was acknowledged.
 async fn send_until_killed(
     mut client: TestClient,
     name: String,
+    tail: &'static str,
     count: usize,
     progress: Arc<AtomicUsize>,
 ) -> HashMap<String, u64> {
     let mut acked = HashMap::new();
     for i in 0..count {
-        let text = format!("{name}-{i}");
+        let text = format!("{name}-{i}{tail}");
         client.send_lossy(json!({"type": "say", "room": "busy", "text": text, "ref": text})).await;
         while let Some(frame) = client.try_next_frame(Duration::from_millis(1)).await {
             record(&mut acked, &frame);
@@ -38,33 +40,17 @@ fn record(acked: &mut HashMap<String, u64>, frame: &Value) {
     }
 }
 
-async fn all_messages(server: &Server) -> Vec<Value> {
-    let mut messages = Vec::new();
-    let mut since = 0;
-    loop {
-        let page = get(server.url(&format!("/api/rooms/busy/messages?since={since}&limit=200")))
-            .await
-            .json();
-        let batch = page["messages"].as_array().unwrap().clone();
-        since = batch.last().map_or(since, |m| m["id"].as_u64().unwrap());
-        messages.extend(batch);
-        if page["more"] == false {
-            return messages;
-        }
-    }
-}
-
-#[tokio::test]
-async fn every_acknowledged_message_survives_kill_9_exactly_once() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let server = Server::start(dir.path());
+/// Has `names` send into `busy` (texts ending in `tail`) until the server
+/// is killed with -9, once each has some messages acknowledged; returns
+/// `text -> id` of everything acknowledged.
+async fn send_and_kill(server: Server, names: &[&str], tail: &'static str) -> HashMap<String, u64> {
     let mut senders = Vec::new();
-    for name in ["a", "b", "c"] {
+    for name in names {
         let mut client = TestClient::connect(&server.ws_url(&format!("?name={name}"))).await;
         client.expect("welcome").await;
         client.join("busy").await;
         let progress = Arc::new(AtomicUsize::new(0));
-        let task = send_until_killed(client, name.to_owned(), 2000, progress.clone());
+        let task = send_until_killed(client, name.to_string(), tail, 2000, progress.clone());
         senders.push((tokio::spawn(task), progress));
     }
     // Kill while messages are in flight, once each sender has some acknowledged.
@@ -79,10 +65,16 @@ async fn every_acknowledged_message_survives_kill_9_exactly_once() {
         acked.extend(sender.await.unwrap());
     }
     assert!(!acked.is_empty(), "some messages were acknowledged before the kill");
-    drop(server);
+    acked
+}
+
+#[tokio::test]
+async fn every_acknowledged_message_survives_kill_9_exactly_once() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let acked = send_and_kill(Server::start(dir.path()), &["a", "b", "c"], "").await;
 
     let server = Server::start(dir.path());
-    let stored = all_messages(&server).await;
+    let stored = all_messages(&server.url("/api/rooms/busy/messages")).await;
     let ids: Vec<u64> = stored.iter().map(|m| m["id"].as_u64().unwrap()).collect();
     assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>(), "ids without holes");
     let by_text: HashMap<&str, u64> =
@@ -99,4 +91,25 @@ async fn every_acknowledged_message_survives_kill_9_exactly_once() {
     after.expect("welcome").await;
     after.join("busy").await;
     assert_eq!(after.say("busy", "after the crash").await["id"], ids.len() as u64 + 1);
+}
+
+#[tokio::test]
+async fn every_stored_mention_is_counted_after_kill_9() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let server = Server::start(dir.path());
+    let mut bob = TestClient::connect(&server.ws_url("?name=bob")).await;
+    bob.expect("welcome").await;
+    bob.join("busy").await; // bob's cursor starts here; he goes away
+    bob.close().await;
+    send_and_kill(server, &["a", "b"], " @bob").await;
+
+    let server = Server::start(dir.path());
+    let stored = all_messages(&server.url("/api/rooms/busy/messages")).await.len() as u64;
+    let mut bob = TestClient::connect(&server.ws_url("?name=bob")).await;
+    bob.send(json!({"type": "inbox"})).await;
+    let inbox = bob.skip_to("inbox").await;
+    let busy = &inbox["conversations"][0];
+    assert_eq!(busy["room"], "busy");
+    assert_eq!(busy["unread"], stored, "every stored message is unread for bob");
+    assert_eq!(busy["mentions"], stored, "and every one of them mentions him");
 }

@@ -359,6 +359,22 @@ pub async fn post(url: String, body: Value) -> Response {
         .expect("the request runs")
 }
 
+/// Every message of the room whose messages are at `url`
+/// (`.../api/rooms/ROOM/messages`), paging forward with `since`.
+pub async fn all_messages(url: &str) -> Vec<Value> {
+    let mut messages = Vec::new();
+    let mut since = 0;
+    loop {
+        let page = get(format!("{url}?since={since}&limit=200")).await.json();
+        let batch = page["messages"].as_array().expect("a list of messages").clone();
+        since = batch.last().map_or(since, |m| m["id"].as_u64().expect("an id"));
+        messages.extend(batch);
+        if page["more"] == false {
+            return messages;
+        }
+    }
+}
+
 /// The ids of a list of messages.
 pub fn ids(messages: &Value) -> Vec<u64> {
     messages.as_array().expect("a list").iter().map(|m| m["id"].as_u64().expect("an id")).collect()
