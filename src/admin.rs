@@ -1,12 +1,13 @@
 //! Read-only views of a database for operators: `walkie rooms` and
-//! `walkie history ROOM` print these tables. They read the SQLite file
-//! directly (a running server may be using it: WAL lets both read).
+//! `walkie history ROOM` print these tables. They open the store as the
+//! server does, beside a server that may be running on it (SQLite's WAL
+//! lets both read), and never create a database.
 
 use std::fmt::Write as _;
 
-use crate::db::{self, queries, OpenError};
+use crate::db::{self, Create, OpenError};
 use crate::domain::{Limit, MessageId};
-use crate::store::PageQuery;
+use crate::store::{PageQuery, StoreError};
 
 /// Why an admin view could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -16,11 +17,8 @@ pub enum AdminError {
     Open(#[from] OpenError),
     /// A read failed (a corrupt or locked file, say).
     #[error("reading the database failed: {0}")]
-    Query(#[from] diesel::result::Error),
-    /// The connection pool gave no connection in time.
-    #[error("no database connection: {0}")]
-    Pool(#[from] diesel::r2d2::PoolError),
-    /// The operator's fault: no database at that path, or a `--limit` out of range.
+    Read(#[from] StoreError),
+    /// The operator's fault: a `--limit` out of range.
     #[error("{0}")]
     Usage(String),
 }
@@ -44,40 +42,28 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// Opens an existing database (an admin view never creates one).
-fn open(database_url: &str) -> Result<db::DbPool, AdminError> {
-    if !std::path::Path::new(database_url).exists() {
-        return Err(AdminError::Usage(format!(
-            "no database at {database_url}: pass --database-url (or DATABASE_URL)"
-        )));
-    }
-    Ok(db::open(database_url, 1)?)
-}
-
 /// Every room with how many messages it holds.
 pub fn rooms(database_url: &str) -> Result<String, AdminError> {
-    let pool = open(database_url)?;
-    let mut conn = pool.get()?;
-    let rooms = queries::rooms(&mut conn)?;
+    let rooms = db::start(database_url, Create::No)?.rooms;
     let rows: Vec<Vec<String>> =
         rooms.iter().map(|room| vec![room.name.to_string(), room.last_id.to_string()]).collect();
     Ok(table(&["ROOM", "MESSAGES"], &rows))
 }
 
 /// The latest `limit` messages of `room` (a room, or a direct
-/// conversation's name), oldest first, one line each.
-pub fn history(
+/// conversation's name), oldest first, one line each. Call inside a
+/// running actix system (the store's readers are actors).
+pub async fn history(
     database_url: &str,
     room: &str,
     limit: u64,
     before: Option<MessageId>,
 ) -> Result<String, AdminError> {
     let limit = Limit::try_from(limit).map_err(AdminError::Usage)?;
-    let pool = open(database_url)?;
+    let store = db::start(database_url, Create::No)?.store;
     let query =
         PageQuery { channel: room.to_owned(), since: None, before, upto: None, limit: limit.get() };
-    let mut conn = pool.get()?;
-    let page = queries::page(&mut conn, &query)?;
+    let page = store.page(query).await?;
     let rows: Vec<Vec<String>> = page
         .messages
         .iter()
@@ -89,6 +75,7 @@ pub fn history(
     let mut out = table(&["ID", "TIME", "FROM", "TEXT"], &rows);
     if page.more {
         if let Some(first) = page.messages.first() {
+            // ignore: writing to a String cannot fail.
             let _ = writeln!(out, "(older messages: --before {})", first.id);
         }
     }

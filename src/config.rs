@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use clap::Args;
+use clap::{Args, FromArgMatches};
 
 /// How the server runs. Build one with [`Config::with_database`] in code,
 /// or parse it from the command line (`walkie --help`).
@@ -14,9 +14,9 @@ pub struct Config {
     #[arg(long, env = "WALKIE_BIND", default_value = "127.0.0.1:8080")]
     pub bind: String,
 
-    /// SQLite file holding rooms and history; created and migrated at start.
-    #[arg(long, env = "DATABASE_URL", default_value = "walkie.db")]
-    pub database_url: String,
+    /// Where rooms and history are stored.
+    #[command(flatten)]
+    pub database: Database,
 
     /// Period of the WebSocket pings the server sends, in milliseconds.
     #[arg(long, env = "WALKIE_PING_INTERVAL_MS", default_value_t = 5000,
@@ -78,32 +78,22 @@ pub struct Config {
     pub workers: Option<usize>,
 }
 
-/// The defaults of the command line.
+/// The defaults of the command line, read from its declaration above (so
+/// they are written once), ignoring environment variables.
 impl Default for Config {
     fn default() -> Self {
-        Self {
-            bind: "127.0.0.1:8080".into(),
-            database_url: "walkie.db".into(),
-            ping_interval_ms: 5000,
-            client_timeout_ms: 10000,
-            max_frame_bytes: 65536,
-            max_text_chars: 4000,
-            rate: 20.0,
-            burst: 40,
-            auth_secret: None,
-            allowed_origins: Vec::new(),
-            max_connections: None,
-            max_rooms_per_session: 100,
-            max_outbound_bytes: 4 << 20,
-            workers: None,
-        }
+        let command =
+            Self::augment_args(clap::Command::new("walkie")).mut_args(|arg| arg.env(None));
+        let matches = command.get_matches_from(["walkie"]);
+        // ok: every flag has a default or is optional; a unit test parses them.
+        Self::from_arg_matches(&matches).expect("the command line's defaults parse")
     }
 }
 
 impl Config {
     /// The defaults, storing into `database_url`.
     pub fn with_database(database_url: impl Into<String>) -> Self {
-        Self { database_url: database_url.into(), ..Self::default() }
+        Self { database: Database { url: database_url.into() }, ..Self::default() }
     }
 
     /// The session-level limits derived from this configuration.
@@ -119,6 +109,20 @@ impl Config {
             max_outbound_bytes: self.max_outbound_bytes,
         }
     }
+}
+
+/// `--database-url`, shared by the server and the commands that read its
+/// database (`walkie rooms`, `walkie history`).
+#[derive(Debug, Clone, Args)]
+pub struct Database {
+    /// SQLite file holding rooms and history; created and migrated at start.
+    #[arg(
+        id = "database_url",
+        long = "database-url",
+        env = "DATABASE_URL",
+        default_value = "walkie.db"
+    )]
+    pub url: String,
 }
 
 /// What every session enforces; shared by all sessions.
@@ -139,7 +143,7 @@ pub struct Limits {
     /// Rooms a session may be in at once.
     pub max_rooms: usize,
     /// A session's backlog limit: over it for 2 s, or past 4 times it, and
-    /// the session is closed (see `session::handle`).
+    /// the session is closed (see `outbound::handle`).
     pub max_outbound_bytes: usize,
 }
 
@@ -173,5 +177,21 @@ impl std::str::FromStr for Secret {
             return Err("the auth secret must not be empty".into());
         }
         Ok(Self(value.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_defaults_are_the_command_lines() {
+        let config = Config::default();
+        assert_eq!(
+            (config.bind.as_str(), config.database.url.as_str()),
+            ("127.0.0.1:8080", "walkie.db")
+        );
+        assert_eq!((config.ping_interval_ms, config.max_outbound_bytes), (5000, 4 << 20));
+        assert!(config.auth_secret.is_none() && config.allowed_origins.is_empty());
     }
 }

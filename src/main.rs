@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use walkie::access::Tokens;
-use walkie::config::Secret;
+use walkie::config::{Database, Secret};
 use walkie::domain::UserName;
 use walkie::{Application, Config};
 
@@ -32,8 +32,8 @@ struct Cli {
 enum Command {
     /// Lists the stored rooms with their message counts.
     Rooms {
-        #[arg(long, env = "DATABASE_URL", default_value = "walkie.db")]
-        database_url: String,
+        #[command(flatten)]
+        database: Database,
     },
     /// Prints a room's stored messages (or a direct conversation's, `@a+b`).
     History {
@@ -45,8 +45,8 @@ enum Command {
         /// Only messages before this id, to page back.
         #[arg(long)]
         before: Option<u64>,
-        #[arg(long, env = "DATABASE_URL", default_value = "walkie.db")]
-        database_url: String,
+        #[command(flatten)]
+        database: Database,
     },
     /// Prints a token (JWT) for a user, for servers run with --auth-secret.
     Token {
@@ -112,11 +112,11 @@ async fn main() -> std::process::ExitCode {
         Some(Command::Token { sub, ttl, auth_secret }) => {
             return print_output(make_token(sub, *ttl, auth_secret))
         }
-        Some(Command::Rooms { database_url }) => {
-            return print_output(walkie::admin::rooms(database_url).map_err(|e| e.to_string()));
+        Some(Command::Rooms { database }) => {
+            return print_output(walkie::admin::rooms(&database.url).map_err(|e| e.to_string()));
         }
-        Some(Command::History { room, limit, before, database_url }) => {
-            let table = walkie::admin::history(database_url, room, *limit, *before);
+        Some(Command::History { room, limit, before, database }) => {
+            let table = walkie::admin::history(&database.url, room, *limit, *before).await;
             return print_output(table.map_err(|e| e.to_string()));
         }
         None => {}

@@ -3,12 +3,15 @@
 //!
 //! A background worker on a `SyncArbiter` of one thread, beside the
 //! persistence workers: the `ChatServer` hands it stored messages and goes
-//! on delivering; the worker finds who they mention and hands that back
-//! for routing ([`RouteMentions`]). The server asks it to keep a mention
-//! when the user is offline, and to hand a user's kept mentions to their
-//! first new session. Both requests come from the server, in the server's
-//! order, to this one thread: a mention kept before a user connects is
-//! always in what that connection takes.
+//! on delivering; the worker finds who they mention and answers with that
+//! ([`FindMentions`]), for the server to route. The server asks it to keep
+//! a mention when the user is offline, and to hand a user's kept mentions
+//! to their first new session. Both requests come from the server, in the
+//! server's order, to this one thread: a mention kept before a user
+//! connects is always in what that connection takes.
+//!
+//! It knows neither the `ChatServer` (it only answers) nor the database (it
+//! keeps mentions through [`PendingMentions`]).
 //!
 //! The mention rows that unread mention counts are made from are not
 //! written here: the writer stores them with the message, in one
@@ -16,23 +19,43 @@
 //! frame itself; a crash between a commit and that write loses the frame
 //! (the user still sees the count in `joined` and `inbox`).
 
-use actix::{Actor, Addr, Handler, Message, SyncContext};
-
 use std::sync::Arc;
 
-use crate::chat::{ChatServer, Mention, RouteMentions};
-use crate::db::{queries, DbPool};
+use actix::{Actor, Handler, Message, SyncContext};
+
 use crate::domain::UserName;
 use crate::mentions::mentioned_users;
 use crate::metrics::Metrics;
+use crate::outbound::SessionHandle;
 use crate::protocol::{encode, ChatMessage, ServerEvent};
-use crate::session::SessionHandle;
-use crate::store::StoreError;
+use crate::store::PendingMentions;
+
+/// A stored message and the users it mentions.
+#[derive(Debug, Clone)]
+pub struct Mention {
+    /// The stored room message, with its `id`, sent in each `mention` frame.
+    pub message: ChatMessage,
+    /// The users it names, each once, never the sender.
+    pub users: Vec<UserName>,
+}
+
+impl Mention {
+    /// The `mention` frame for this message: what a mentioned user outside
+    /// the room gets, now or on their next connection.
+    pub fn frame(message: &ChatMessage) -> bytestring::ByteString {
+        encode(&ServerEvent::Mention {
+            room: &message.room,
+            id: message.id,
+            from: &message.from,
+            text: &message.text,
+        })
+    }
+}
 
 /// Finds the mentions in stored room messages. Sent by the `ChatServer`
-/// after each commit; answered with [`RouteMentions`] when there are any.
+/// after each commit; answered with the messages that mention anyone.
 #[derive(Debug, Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Vec<Mention>")]
 pub struct FindMentions {
     /// The batch's stored room messages (direct messages never mention).
     pub messages: Vec<ChatMessage>,
@@ -64,24 +87,14 @@ pub struct TakePendingMentions {
 
 /// The mention worker; see the module doc.
 pub struct NotificationActor {
-    pool: DbPool,
-    chat: Addr<ChatServer>,
+    pending: Arc<dyn PendingMentions>,
     metrics: Arc<Metrics>,
 }
 
 impl NotificationActor {
-    /// A worker keeping mentions in `pool`'s database and routing them through `chat`.
-    pub fn new(pool: DbPool, chat: Addr<ChatServer>, metrics: Arc<Metrics>) -> Self {
-        Self { pool, chat, metrics }
-    }
-
-    /// Runs `query` on a pooled connection.
-    fn with_connection<T>(
-        &self,
-        query: impl FnOnce(&mut diesel::SqliteConnection) -> diesel::QueryResult<T>,
-    ) -> Result<T, StoreError> {
-        let mut conn = self.pool.get()?;
-        Ok(query(&mut conn)?)
+    /// A worker keeping the mentions of offline users in `pending`.
+    pub fn new(pending: Arc<dyn PendingMentions>, metrics: Arc<Metrics>) -> Self {
+        Self { pending, metrics }
     }
 }
 
@@ -90,24 +103,18 @@ impl Actor for NotificationActor {
 }
 
 impl Handler<FindMentions> for NotificationActor {
-    type Result = ();
+    type Result = Vec<Mention>;
 
-    fn handle(&mut self, message: FindMentions, _: &mut Self::Context) {
+    fn handle(&mut self, message: FindMentions, _: &mut Self::Context) -> Vec<Mention> {
         self.metrics.notification_queue.dec();
-        let mentions: Vec<Mention> = message
+        message
             .messages
             .into_iter()
             .filter_map(|message| {
                 let users = mentioned_users(&message.text, &message.from);
                 (!users.is_empty()).then_some(Mention { message, users })
             })
-            .collect();
-        if mentions.is_empty() {
-            return;
-        }
-        // The mention rows behind unread counts were written with the
-        // messages, in their transaction: only routing is left.
-        self.chat.do_send(RouteMentions { mentions });
+            .collect()
     }
 }
 
@@ -116,10 +123,7 @@ impl Handler<KeepMentions> for NotificationActor {
 
     fn handle(&mut self, message: KeepMentions, _: &mut Self::Context) {
         self.metrics.notification_queue.dec();
-        let kept = self.with_connection(|conn| {
-            queries::add_pending_mentions(conn, &message.recipients, &message.message)
-        });
-        if let Err(error) = kept {
+        if let Err(error) = self.pending.keep(&message.recipients, &message.message) {
             log::error!(
                 "could not keep the mentions of message {} in {} for {} offline users: {error}",
                 message.message.id,
@@ -138,26 +142,13 @@ impl Handler<TakePendingMentions> for NotificationActor {
         if !message.session.connected() {
             return; // gone already: the mentions stay for a later connection
         }
-        let taken =
-            self.with_connection(|conn| queries::take_pending_mentions(conn, &message.name));
-        let mentions = taken.unwrap_or_else(|error| {
+        let mentions = self.pending.take(&message.name).unwrap_or_else(|error| {
             log::error!(
                 "could not read the mentions kept for {}; they stay for a later connection: {error}",
                 message.name
             );
             Vec::new()
         });
-        let frames = mentions
-            .iter()
-            .map(|mention| {
-                encode(&ServerEvent::Mention {
-                    room: &mention.room,
-                    id: mention.id,
-                    from: &mention.from,
-                    text: &mention.text,
-                })
-            })
-            .collect();
-        message.session.pending_mentions(frames);
+        message.session.pending_mentions(mentions.iter().map(Mention::frame).collect());
     }
 }

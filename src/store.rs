@@ -123,13 +123,6 @@ pub struct Batch {
     pub cursors: Vec<CursorMove>,
 }
 
-impl Batch {
-    /// Nothing to write: no transaction is needed.
-    pub fn is_empty(&self) -> bool {
-        self.rooms.is_empty() && self.messages.is_empty() && self.cursors.is_empty()
-    }
-}
-
 /// Which messages of a channel to read.
 ///
 /// `since` alone: the first `limit` messages after it, oldest first.
@@ -173,14 +166,18 @@ pub struct RoomRecord {
 
 /// Why the store could not do what was asked. Logged where it is handled;
 /// clients only ever see `internal`.
+///
+/// Backend-neutral: each backend turns its own errors into these (for
+/// SQLite, in `db`), so nothing above the store names a database crate.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// SQLite refused or failed a query (a full disk, a locked file...).
+    /// The database refused or failed a query (a full disk, a locked file,
+    /// a broken connection...).
     #[error("database query failed: {0}")]
-    Query(#[from] diesel::result::Error),
-    /// No pooled connection came free in time.
+    Query(BoxError),
+    /// No connection to the database came free in time.
     #[error("no database connection available: {0}")]
-    Pool(#[from] diesel::r2d2::PoolError),
+    Unavailable(BoxError),
     /// The database actor is gone, or did not answer in time.
     #[error("the database worker stopped: {0}")]
     Worker(#[from] actix::MailboxError),
@@ -188,6 +185,9 @@ pub enum StoreError {
     #[error("the database worker panicked; it was restarted")]
     Panicked,
 }
+
+/// A backend's own error, kept as the source of a [`StoreError`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// A result computed off the caller's thread.
 pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>>>>;
@@ -214,4 +214,17 @@ pub trait MessageStore: Send + Sync {
 
     /// The read state of `reader` in every channel they have a cursor in.
     fn inbox(&self, reader: UserName) -> StoreFuture<Vec<ReadState>>;
+}
+
+/// Mentions kept for users who were offline, until their next connection.
+///
+/// Blocking, unlike [`MessageStore`]: the notification worker calls it from
+/// its own `SyncArbiter` thread, one request at a time, which is what keeps
+/// a mention kept before a user connects in what that connection takes.
+pub trait PendingMentions: Send + Sync {
+    /// Keeps `message`'s mention of each of `recipients`, all or none.
+    fn keep(&self, recipients: &[UserName], message: &ChatMessage) -> Result<(), StoreError>;
+
+    /// Removes and returns the mentions kept for `recipient`, oldest first.
+    fn take(&self, recipient: &UserName) -> Result<Vec<ChatMessage>, StoreError>;
 }

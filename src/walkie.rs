@@ -4,34 +4,24 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use actix_web::web;
 
 use crate::access::Access;
 use crate::chat::{ChatServer, Inbox, Post, Shutdown};
 use crate::config::{Config, Limits};
-use crate::db::{self, SqliteStore};
+use crate::db;
 use crate::domain::{RoomName, Text, UserName};
 use crate::error::ChatError;
 use crate::metrics::Metrics;
 use crate::notify::NotificationActor;
 use crate::protocol::ChatMessage;
-use crate::store::{MessageStore, StoreError};
-
-/// Reader threads answering history queries.
-const READERS: usize = 2;
-/// Pooled connections: the readers, the writer, the notification worker,
-/// and one spare for start-up queries.
-const CONNECTIONS: u32 = READERS as u32 + 3;
+use crate::store::MessageStore;
 
 /// Why walkie could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    /// The database could not be opened or migrated.
+    /// The database could not be opened or migrated, or its rooms read.
     #[error(transparent)]
     Open(#[from] db::OpenError),
-    /// Loading the stored rooms (and their latest ids) failed at start-up.
-    #[error("cannot read the stored rooms: {0}")]
-    Rooms(#[from] StoreError),
     /// A metric could not be registered (a duplicate name is a bug).
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
@@ -88,21 +78,16 @@ impl Walkie {
     /// Opens and migrates the database, then starts the actors. Call from
     /// inside a running actix system (`#[actix_web::main]`).
     pub fn start(config: &Config) -> Result<Self, StartError> {
-        let pool = db::open(&config.database_url, CONNECTIONS)?;
-        let rooms = {
-            let mut conn = pool.get().map_err(StoreError::from)?;
-            db::queries::rooms(&mut conn).map_err(StoreError::from)?
-        };
+        let db::Opened { store, pending_mentions, rooms } =
+            db::start(&config.database.url, db::Create::IfMissing)?;
         let metrics = Arc::new(Metrics::new()?);
-        let store: Arc<dyn MessageStore> = Arc::new(SqliteStore::start(&pool, READERS));
-        // The context first: the inbox and the notifier need the server's
-        // address before the server exists.
+        // The context first: the inbox needs the server's address before
+        // the server exists.
         let context = Context::<ChatServer>::new();
-        let address = context.address();
-        let inbox = Arc::new(Inbox::new(address.clone()));
+        let inbox = Arc::new(Inbox::new(context.address()));
         let worker_metrics = metrics.clone();
         let notifier = SyncArbiter::start(1, move || {
-            NotificationActor::new(pool.clone(), address.clone(), worker_metrics.clone())
+            NotificationActor::new(pending_mentions.clone(), worker_metrics.clone())
         });
         let server =
             ChatServer::new(store.clone(), notifier, inbox.clone(), rooms, metrics.clone());
@@ -115,13 +100,6 @@ impl Walkie {
             access: Arc::new(Access::new(config)),
             metrics,
         })
-    }
-
-    /// Mounts walkie's routes (`/`, `/ws`, `/healthz`, `/api/...`) on an
-    /// app or a scope: `App::new().service(web::scope("/chat").configure(walkie.routes()))`.
-    pub fn routes(&self) -> impl FnOnce(&mut web::ServiceConfig) {
-        let walkie = self.clone();
-        move |config| crate::http::routes(walkie, config)
     }
 
     /// Posts `text` to `room` as `from`, creating the room if needed, and

@@ -2,13 +2,19 @@
 //! deliver new messages, answer resends and conflicts, tell users where
 //! their read cursors are.
 
+use std::sync::Arc;
+
+use actix::prelude::*;
+use bytestring::ByteString;
+
+use super::delivery::Overflowed;
 use super::outbox::{Pending, PendingCursor, Posted, Reply};
 use super::server::{distinct_users, ChatServer};
-use crate::domain::{Channel, SessionId};
+use crate::domain::{Channel, MessageId, RoomName, SessionId};
 use crate::error::ChatError;
-use crate::notify::FindMentions;
+use crate::notify::{FindMentions, KeepMentions, Mention};
+use crate::outbound::{Delivery, SessionHandle};
 use crate::protocol::{encode, ChatMessage, MessageFrame, ServerEvent};
-use crate::session::{Delivery, SessionHandle};
 use crate::store::{Appended, Committed, CursorOutcome, StoreError};
 
 impl ChatServer {
@@ -18,6 +24,7 @@ impl ChatServer {
         messages: Vec<Pending>,
         cursors: Vec<PendingCursor>,
         committed: Committed,
+        ctx: &mut Context<Self>,
     ) {
         let mut room_messages = Vec::new();
         for (pending, outcome) in messages.into_iter().zip(committed.messages) {
@@ -38,7 +45,11 @@ impl ChatServer {
         }
         if !room_messages.is_empty() {
             self.metrics.notification_queue.inc();
-            self.notifier.do_send(FindMentions { messages: room_messages });
+            let found = self.notifier.send(FindMentions { messages: room_messages });
+            ctx.spawn(found.into_actor(self).map(|found, server, _| match found {
+                Ok(mentions) => server.route_mentions(mentions),
+                Err(error) => log::error!("the notification worker did not answer: {error}"),
+            }));
         }
         for (pending, outcome) in cursors.into_iter().zip(committed.cursors) {
             self.answer_cursor(pending, outcome);
@@ -66,7 +77,7 @@ impl ChatServer {
     }
 
     /// The room key frames of `channel` are tagged with (rooms only).
-    fn room_key(&self, channel: &Channel) -> Option<std::sync::Arc<str>> {
+    fn room_key(&self, channel: &Channel) -> Option<Arc<str>> {
         match channel {
             Channel::Room(room) => self.registry.room(room).map(|state| state.key.clone()),
             Channel::Direct(_) => None,
@@ -86,24 +97,42 @@ impl ChatServer {
         };
         let frame = encode(&MessageFrame { message, reference: None });
         let room_key = self.room_key(channel);
+        let others = self.deliver_to_members(channel, message.id, &frame, &room_key, sender);
+        self.metrics.delivered.inc_by(others + u64::from(sender.is_some()));
+        if let Some(session) = sender {
+            let acknowledgement = match &reference {
+                Some(reference) => encode(&MessageFrame { message, reference: Some(reference) }),
+                None => frame,
+            };
+            self.send_to(session, Delivery::acknowledgement(acknowledgement, room_key, message.id));
+        }
+    }
+
+    /// Offers message `id`'s `frame` to every session of `channel` but
+    /// `sender`; returns how many it was offered to.
+    fn deliver_to_members(
+        &mut self,
+        channel: &Channel,
+        id: MessageId,
+        frame: &ByteString,
+        room_key: &Option<Arc<str>>,
+        sender: Option<SessionId>,
+    ) -> u64 {
         // No list of recipients is built: a room of 1000 would allocate
         // (and, at that size, make malloc consolidate) once per message.
-        let mut overflowed = Vec::new();
-        let mut others = 0;
+        let mut overflowed = Overflowed::default();
+        let mut offered = 0;
         let mut offer = |session: SessionId, handle: &SessionHandle| {
-            if Some(session) == sender {
-                return; // gets the acknowledgement below
-            }
-            others += 1;
-            let delivery = Delivery::message(frame.clone(), room_key.clone(), message.id);
-            if handle.deliver(delivery).is_err() {
-                overflowed.push(session);
+            if Some(session) != sender {
+                offered += 1;
+                let delivery = Delivery::message(frame.clone(), room_key.clone(), id);
+                overflowed.offer(session, handle, delivery);
             }
         };
         match channel {
             Channel::Room(room) => {
                 if let Some(state) = self.registry.room_mut(room) {
-                    state.last_id = state.last_id.max(message.id);
+                    state.last_id = state.last_id.max(id);
                     for (session, handle) in &state.members {
                         offer(*session, handle);
                     }
@@ -117,16 +146,8 @@ impl ChatServer {
                 }
             }
         }
-        self.metrics.delivered.inc_by(others + u64::from(sender.is_some()));
-        if let Some(session) = sender {
-            let acknowledgement = match &reference {
-                Some(reference) => encode(&MessageFrame { message, reference: Some(reference) }),
-                None => frame,
-            };
-            let delivery = Delivery::acknowledgement(acknowledgement, room_key, message.id);
-            overflowed.extend(self.send_to(session, delivery));
-        }
         self.evict(overflowed);
+        offered
     }
 
     /// A resent message (same idempotency key): the stored one goes back to
@@ -136,8 +157,7 @@ impl ChatServer {
             Reply::Session { session, reference } => {
                 let frame = encode(&MessageFrame { message, reference: reference.as_ref() });
                 let delivery = Delivery::acknowledgement(frame, self.room_key(channel), message.id);
-                let overflowed = self.send_to(session, delivery);
-                self.evict(overflowed.into_iter().collect());
+                self.send_to(session, delivery);
             }
             Reply::Http(answer) => {
                 // ignore: the HTTP client may have gone.
@@ -163,17 +183,32 @@ impl ChatServer {
         };
         let answer =
             encode(&ServerEvent::Read { room, id: position, reference: reference.as_ref() });
-        let mut overflowed: Vec<SessionId> =
-            self.send_to(requester, Delivery::other(answer)).into_iter().collect();
+        self.send_to(requester, Delivery::other(answer));
         if moved {
             let others = encode(&ServerEvent::Read { room, id: position, reference: None });
-            for (session, handle, _) in self.registry.sessions_of(&pending.cursor.reader) {
-                if session != requester && handle.deliver(Delivery::other(others.clone())).is_err()
-                {
-                    overflowed.push(session);
-                }
+            self.notify_user(&pending.cursor.reader, &others, Some(requester), |_| true);
+        }
+    }
+}
+
+impl ChatServer {
+    /// Sends each mention to the mentioned users' sessions outside the
+    /// room, and has the notification worker keep it for those offline.
+    fn route_mentions(&mut self, mentions: Vec<Mention>) {
+        for Mention { message, users } in mentions {
+            let Ok(room) = RoomName::parse(message.room.as_str()) else {
+                continue;
+            };
+            let frame = Mention::frame(&message);
+            let (online, offline): (Vec<_>, Vec<_>) =
+                users.into_iter().partition(|user| self.registry.is_online(user));
+            for user in online {
+                self.notify_user(&user, &frame, None, |rooms| !rooms.contains(&room));
+            }
+            if !offline.is_empty() {
+                self.metrics.notification_queue.inc();
+                self.notifier.do_send(KeepMentions { recipients: offline, message });
             }
         }
-        self.evict(overflowed);
     }
 }

@@ -10,9 +10,9 @@ use super::outbox::{Pending, PendingCursor, Reply};
 use super::server::{distinct_users, ChatServer, Lifecycle};
 use crate::domain::{Channel, RoomName, SessionId};
 use crate::error::ChatError;
-use crate::notify::{KeepMentions, TakePendingMentions};
+use crate::notify::TakePendingMentions;
+use crate::outbound::CloseReason;
 use crate::protocol::{encode, PresenceEvent, ServerEvent};
-use crate::session::CloseReason;
 use crate::store::{CursorKind, CursorMove, NewMessage};
 
 impl ChatServer {
@@ -194,7 +194,7 @@ impl Handler<Typing> for ChatServer {
                 let frame = encode(&ServerEvent::Typing { room: &key, from: &from });
                 for user in distinct_users(conversation) {
                     if *user != from {
-                        self.notify_user(&user.clone(), &frame, |_| true);
+                        self.notify_user(&user.clone(), &frame, None, |_| true);
                     }
                 }
             }
@@ -237,33 +237,6 @@ impl Handler<RoomExists> for ChatServer {
 
     fn handle(&mut self, message: RoomExists, _: &mut Context<Self>) -> bool {
         self.registry.room(&message.room).is_some()
-    }
-}
-
-impl Handler<RouteMentions> for ChatServer {
-    type Result = ();
-
-    fn handle(&mut self, message: RouteMentions, _: &mut Context<Self>) {
-        for Mention { message, users } in message.mentions {
-            let Ok(room) = RoomName::parse(message.room.as_str()) else {
-                continue;
-            };
-            let frame = encode(&ServerEvent::Mention {
-                room: &message.room,
-                id: message.id,
-                from: &message.from,
-                text: &message.text,
-            });
-            let (online, offline): (Vec<_>, Vec<_>) =
-                users.into_iter().partition(|user| self.registry.is_online(user));
-            for user in online {
-                self.notify_user(&user, &frame, |rooms| !rooms.contains(&room));
-            }
-            if !offline.is_empty() {
-                self.metrics.notification_queue.inc();
-                self.notifier.do_send(KeepMentions { recipients: offline, message });
-            }
-        }
     }
 }
 

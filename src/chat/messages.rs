@@ -6,7 +6,7 @@
 //! (the answer, if any, comes back as a [`SessionEvent`]); HTTP routes use
 //! `send`.
 //!
-//! [`SessionEvent`]: crate::session::SessionEvent
+//! [`SessionEvent`]: crate::outbound::SessionEvent
 
 use actix::Message;
 use tokio::sync::oneshot;
@@ -14,8 +14,8 @@ use tokio::sync::oneshot;
 pub use super::outbox::Posted;
 use crate::domain::{Channel, IdempotencyKey, MessageId, Ref, RoomName, SessionId, Text, UserName};
 use crate::error::ChatError;
-use crate::protocol::{ChatMessage, RoomSummary};
-use crate::session::SessionHandle;
+use crate::outbound::SessionHandle;
+use crate::protocol::RoomSummary;
 
 /// A new connection. Sent by a session as it starts.
 ///
@@ -173,24 +173,6 @@ pub struct Stats {
 pub struct RoomExists {
     /// The room asked about; a room exists once joined or posted to, even if empty.
     pub room: RoomName,
-}
-
-/// A stored message and the users it mentions.
-#[derive(Debug, Clone)]
-pub struct Mention {
-    /// The stored room message, with its `id`, sent in each `mention` frame.
-    pub message: ChatMessage,
-    /// The users it names, each once, never the sender.
-    pub users: Vec<UserName>,
-}
-
-/// Mentions worked out by the notification worker, to deliver now to the
-/// users' sessions outside the room, or keep for users who are offline.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
-pub struct RouteMentions {
-    /// One entry per stored room message that mentions anyone.
-    pub mentions: Vec<Mention>,
 }
 
 /// A session confirms it acts on no more client frames (shutdown has

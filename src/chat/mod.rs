@@ -19,6 +19,7 @@
 //! deliver what arrives from it) without touching sessions.
 
 mod committed;
+mod delivery;
 mod handlers;
 mod inbox;
 mod messages;

@@ -3,7 +3,7 @@
 //! Plain data with no actix in it, so the membership rules (presence on a
 //! name's first join and last leave, distinct sorted member names) are unit
 //! tested directly. `H` is how a session is reached: a
-//! [`SessionHandle`](crate::session::SessionHandle) in the server,
+//! [`SessionHandle`](crate::outbound::SessionHandle) in the server,
 //! anything in tests.
 
 use std::collections::{BTreeMap, HashMap, HashSet};

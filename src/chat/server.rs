@@ -7,18 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use bytestring::ByteString;
 use tokio::sync::oneshot;
 
 use super::inbox::Inbox;
-use super::outbox::{Flight, Outbox, Ready, Reply};
+use super::outbox::{Flight, Outbox, Ready};
 use super::rooms::Registry;
 use crate::domain::{Conversation, RoomName, SessionId, UserName};
-use crate::error::ChatError;
 use crate::metrics::Metrics;
 use crate::notify::NotificationActor;
-use crate::protocol::{encode, PresenceEvent, ServerEvent};
-use crate::session::{CloseReason, Delivery, SessionHandle, SLOW_CHECK_INTERVAL};
+use crate::outbound::{CloseReason, SessionHandle, SLOW_CHECK_INTERVAL};
 use crate::store::{MessageStore, RoomRecord};
 
 /// How long to wait before retrying room creations after a failed commit,
@@ -91,30 +88,46 @@ impl ChatServer {
         }
     }
 
-    /// Sends the next batch to the store unless one is in flight; delivers
-    /// it once committed.
+    /// Takes the inbox's commands, then sends the next batch to the store
+    /// unless one is in flight or a pause is under way.
     ///
-    /// Takes the inbox's commands first, and leaves it watched while a batch
-    /// or a pause is under way (no session need wake the server then).
+    /// While a batch or a pause is under way the inbox stays watched: no
+    /// session need wake the server, because the batch's end (or the
+    /// pause's) flushes again. Only an idle server stops watching it.
     pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
-        for command in self.inbox.take() {
-            self.take_command(command);
-        }
-        let Flight { batch, messages, cursors } = match self.outbox.ready() {
-            Ready::Now(flight) => flight,
-            Ready::After(pause) => {
-                self.inbox.watch();
-                ctx.run_later(pause, |server, ctx| {
-                    server.outbox.timer_fired();
-                    server.flush(ctx);
-                });
-                return;
+        loop {
+            for command in self.inbox.take() {
+                self.take_command(command);
             }
-            Ready::NotYet if !self.outbox.is_idle() => return self.inbox.watch(),
-            Ready::NotYet if !self.inbox.unwatch() => return self.flush(ctx),
-            Ready::NotYet => return self.finish_shutdown_if_drained(),
-        };
-        self.inbox.watch();
+            match self.outbox.ready() {
+                Ready::Now(flight) => {
+                    self.inbox.watch();
+                    return self.commit(flight, ctx);
+                }
+                Ready::After(pause) => {
+                    self.inbox.watch();
+                    ctx.run_later(pause, |server, ctx| {
+                        server.outbox.timer_fired();
+                        server.flush(ctx);
+                    });
+                    return;
+                }
+                // A batch is in flight: its end flushes.
+                Ready::NotYet if !self.outbox.is_idle() => return self.inbox.watch(),
+                // Idle; a command that came in meanwhile is taken first.
+                Ready::NotYet => {
+                    if self.inbox.unwatch() {
+                        return self.finish_shutdown_if_drained();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Sends one batch to the store; once it is committed (or failed),
+    /// answers everyone waiting on it and flushes again.
+    fn commit(&mut self, flight: Flight, ctx: &mut Context<Self>) {
+        let Flight { batch, messages, cursors } = flight;
         let rooms = batch.rooms.clone();
         self.metrics.batch_size.observe(batch.messages.len() as f64);
         let started = std::time::Instant::now();
@@ -123,7 +136,7 @@ impl ChatServer {
             server.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
             server.outbox.finish();
             match result {
-                Ok(committed) => server.on_committed(messages, cursors, committed),
+                Ok(committed) => server.on_committed(messages, cursors, committed, ctx),
                 Err(error) => {
                     server.fail(messages, cursors, &error);
                     server.retry_rooms_later(rooms, ctx);
@@ -148,103 +161,6 @@ impl ChatServer {
             });
         }
         self.failed_rooms.extend(rooms);
-    }
-
-    pub(super) fn reject(&mut self, reply: Reply, error: ChatError) {
-        match reply {
-            Reply::Session { session, reference } => {
-                self.metrics.reject(error.code());
-                let frame = encode(&ServerEvent::error(&error, reference.as_ref()));
-                let overflowed = self.send_to(session, Delivery::other(frame));
-                self.evict(overflowed.into_iter().collect());
-            }
-            Reply::Http(answer) => {
-                // ignore: the HTTP client may have gone.
-                let _ = answer.send(Err(error));
-            }
-        }
-    }
-
-    /// Queues a frame for one session; returns it if its queue is full.
-    pub(super) fn send_to(&self, session: SessionId, delivery: Delivery) -> Option<SessionId> {
-        let handle = self.registry.handle(session)?;
-        handle.deliver(delivery).err().map(|_| session)
-    }
-
-    /// Sends `frame` to the sessions in `room` whose user is not `except`.
-    pub(super) fn announce(&mut self, room: &RoomName, except: &UserName, frame: ByteString) {
-        let Some(state) = self.registry.room(room) else {
-            return;
-        };
-        let mut overflowed = Vec::new();
-        for (session, handle) in &state.members {
-            let delivery = Delivery::room_event(frame.clone(), state.key.clone());
-            if self.registry.name_of(*session) != Some(except) && handle.deliver(delivery).is_err()
-            {
-                overflowed.push(*session);
-            }
-        }
-        self.evict(overflowed);
-    }
-
-    pub(super) fn announce_presence(
-        &mut self,
-        room: &RoomName,
-        name: &UserName,
-        event: PresenceEvent,
-    ) {
-        let frame = encode(&ServerEvent::Presence { room, name, event });
-        self.announce(room, name, frame);
-    }
-
-    /// Sends `frame` to the sessions of `user` for which `wanted` holds.
-    pub(super) fn notify_user(
-        &mut self,
-        user: &UserName,
-        frame: &ByteString,
-        wanted: impl Fn(&HashSet<RoomName>) -> bool,
-    ) {
-        let mut overflowed = Vec::new();
-        for (session, handle, rooms) in self.registry.sessions_of(user) {
-            if wanted(rooms) && handle.deliver(Delivery::other(frame.clone())).is_err() {
-                overflowed.push(session);
-            }
-        }
-        self.evict(overflowed);
-    }
-
-    /// Closes the sessions whose backlog stayed over `--max-outbound-bytes`
-    /// for the grace period (see `session::handle`). Nothing to look at
-    /// while no session is over.
-    fn close_slow_sessions(&mut self) {
-        if self.metrics.slow_sessions.get() == 0 {
-            return;
-        }
-        let slow = self.registry.sessions().filter(|(_, handle)| handle.too_slow());
-        let slow: Vec<SessionId> = slow.map(|(session, _)| session).collect();
-        self.evict(slow);
-    }
-
-    /// Closes sessions that do not read what they are sent (their backlog
-    /// passed the hard limit, or stayed over the limit too long), and takes
-    /// them out of everything at once.
-    pub(super) fn evict(&mut self, sessions: Vec<SessionId>) {
-        for session in sessions {
-            let Some(handle) = self.registry.handle(session).cloned() else {
-                continue;
-            };
-            if let Some((name, rooms)) = self.registry.disconnect(session) {
-                log::warn!(
-                    "session {session} ({name}) does not read what it is sent (too much \
-                     waits for it, see --max-outbound-bytes): closing it (1008)"
-                );
-                for room in rooms {
-                    self.announce_presence(&room, &name, PresenceEvent::Leave);
-                }
-            }
-            self.confirm_quiesced(session);
-            handle.close(CloseReason::TooSlow);
-        }
     }
 
     /// Begins graceful shutdown: sessions stop acting on client frames.

@@ -22,9 +22,9 @@ use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel::upsert::excluded;
 
 use super::models::{to_message_id, to_stored_id};
+use super::schema::read_cursors::dsl;
 use crate::domain::{Conversation, MessageId, RoomName, UserName};
 use crate::mentions::mentioned_users;
-use crate::schema::read_cursors::dsl;
 use crate::store::{Appended, CursorKind, CursorMove, CursorOutcome, ReadState};
 
 /// Applies one cursor move; `latest` is the channel's latest id.
@@ -140,7 +140,7 @@ fn past_own_messages(
     channel: &str,
     at: MessageId,
 ) -> QueryResult<MessageId> {
-    use crate::schema::messages;
+    use super::schema::messages;
     let own: Option<i64> = messages::table
         .filter(messages::room.eq(channel))
         .filter(messages::id.gt(to_stored_id(at)))
@@ -189,7 +189,7 @@ fn create_if_missing(conn: &mut SqliteConnection, reader: &str, channel: &str) -
 /// counts made from it are stored together or not at all. Only a text with
 /// an `@` is looked at; direct messages mention nobody.
 pub fn record_mentions(conn: &mut SqliteConnection, stored: &[Appended]) -> QueryResult<()> {
-    use crate::schema::mentions;
+    use super::schema::mentions;
     for message in stored {
         let Appended::Stored(message) = message else {
             continue;

@@ -4,9 +4,9 @@
 
 use diesel::prelude::*;
 
+use super::schema::{messages, pending_mentions, rooms};
 use crate::domain::{MessageId, UserName};
 use crate::protocol::ChatMessage;
-use crate::schema::{messages, pending_mentions, rooms};
 
 /// A message as stored.
 #[derive(Debug, Queryable, Selectable)]

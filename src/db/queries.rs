@@ -9,13 +9,10 @@ use diesel::result::{DatabaseErrorKind, Error};
 use diesel::sqlite::SqliteConnection;
 
 use super::cursors;
-use super::models::{
-    to_message_id, to_stored_id, MessageRow, NewMessageRow, NewPendingMentionRow, NewRoomRow,
-    PendingMentionRow,
-};
-use crate::domain::{MessageId, RoomName, UserName};
+use super::models::{to_message_id, to_stored_id, MessageRow, NewMessageRow, NewRoomRow};
+use super::schema::{messages, rooms};
+use crate::domain::{MessageId, RoomName};
 use crate::protocol::ChatMessage;
-use crate::schema::{messages, pending_mentions, rooms};
 use crate::store::{
     Appended, Batch, Committed, CursorKind, CursorOutcome, NewMessage, Page, PageQuery, RoomRecord,
 };
@@ -220,68 +217,13 @@ pub fn rooms(conn: &mut SqliteConnection) -> QueryResult<Vec<RoomRecord>> {
         .collect())
 }
 
-/// Keeps `message`'s mention of each of `recipients` for their next
-/// connection, in one transaction.
-pub fn add_pending_mentions(
-    conn: &mut SqliteConnection,
-    recipients: &[UserName],
-    message: &ChatMessage,
-) -> QueryResult<()> {
-    let rows: Vec<NewPendingMentionRow> = recipients
-        .iter()
-        .map(|recipient| NewPendingMentionRow {
-            recipient: recipient.as_str(),
-            room: &message.room,
-            message_id: to_stored_id(message.id),
-            sender: message.from.as_str(),
-            body: &message.text,
-        })
-        .collect();
-    conn.immediate_transaction(|conn| {
-        for row in &rows {
-            diesel::insert_into(pending_mentions::table).values(row).execute(conn)?;
-        }
-        Ok(())
-    })
-}
-
-/// Removes and returns the mentions kept for `recipient`, oldest first.
-pub fn take_pending_mentions(
-    conn: &mut SqliteConnection,
-    recipient: &UserName,
-) -> QueryResult<Vec<ChatMessage>> {
-    let rows: Vec<PendingMentionRow> = pending_mentions::table
-        .filter(pending_mentions::recipient.eq(recipient.as_str()))
-        .order(pending_mentions::id.asc())
-        .select(PendingMentionRow::as_select())
-        .load(conn)?;
-    if let Some(newest) = rows.last() {
-        diesel::delete(
-            pending_mentions::table
-                .filter(pending_mentions::recipient.eq(recipient.as_str()))
-                .filter(pending_mentions::id.le(newest.id)),
-        )
-        .execute(conn)?;
-    }
-    Ok(rows
-        .into_iter()
-        .map(|row| MessageRow {
-            room: row.room,
-            id: row.message_id,
-            sender: row.sender,
-            body: row.body,
-            created_at: String::new(),
-        })
-        .map(MessageRow::into_message)
-        .collect())
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+    use crate::domain::UserName;
     use crate::store::NewMessage;
 
-    fn database() -> (tempfile::TempDir, super::super::DbPool) {
+    pub(crate) fn database() -> (tempfile::TempDir, super::super::DbPool) {
         let dir = tempfile::TempDir::new().unwrap();
         let url = dir.path().join("test.db").to_string_lossy().into_owned();
         let pool = super::super::open(&url, 2).unwrap();
@@ -297,11 +239,7 @@ mod tests {
         }
     }
 
-    fn batch_of(messages: &[(&str, &str)]) -> Batch {
-        batch(messages)
-    }
-
-    fn batch(messages: &[(&str, &str)]) -> Batch {
+    pub(crate) fn batch(messages: &[(&str, &str)]) -> Batch {
         Batch {
             messages: messages.iter().map(|(c, t)| message(c, t)).collect(),
             ..Batch::default()
@@ -433,17 +371,17 @@ mod tests {
             idempotency_key: Some(key.into()),
             ..message("r", text)
         };
-        let batch = Batch {
+        let keys = Batch {
             messages: vec![keyed("a", "k"), message("r", "x"), keyed("a", "k"), keyed("b", "k")],
             ..Batch::default()
         };
-        let committed = commit(&mut conn, &mut HashMap::new(), &batch).unwrap();
+        let committed = commit(&mut conn, &mut HashMap::new(), &keys).unwrap();
         let first = committed.messages[0].message().unwrap().clone();
         assert_eq!(first.id, 1);
         assert_eq!(committed.messages[1].message().unwrap().id, 2);
         assert_eq!(committed.messages[2], Appended::Duplicate(first));
         assert_eq!(committed.messages[3], Appended::Conflict);
-        let next = commit(&mut conn, &mut HashMap::new(), &batch_of(&[("r", "y")])).unwrap();
+        let next = commit(&mut conn, &mut HashMap::new(), &batch(&[("r", "y")])).unwrap();
         assert_eq!(stored_ids(&next), [3], "no id was taken by the duplicate or the conflict");
     }
 
@@ -505,22 +443,5 @@ mod tests {
         assert_eq!((ids(&bounded), bounded.more), (vec![5, 6], false));
         let beyond = page(&mut conn, &query(Some(u64::MAX), None, None, 5)).unwrap();
         assert!(beyond.messages.is_empty());
-    }
-
-    #[test]
-    fn pending_mentions_are_taken_once() {
-        let (_dir, pool) = database();
-        let mut conn = pool.get().unwrap();
-        let stored = commit(&mut conn, &mut HashMap::new(), &batch(&[("r", "@bob hi")])).unwrap();
-        let bob = UserName::parse("bob").unwrap();
-        add_pending_mentions(
-            &mut conn,
-            std::slice::from_ref(&bob),
-            stored.messages[0].message().unwrap(),
-        )
-        .unwrap();
-        let taken = take_pending_mentions(&mut conn, &bob).unwrap();
-        assert_eq!((taken.len(), taken[0].id, taken[0].text.as_str()), (1, 1, "@bob hi"));
-        assert!(take_pending_mentions(&mut conn, &bob).unwrap().is_empty());
     }
 }

@@ -8,6 +8,7 @@
 use std::collections::HashMap;
 
 use actix::{Actor, ActorContext, Handler, Message, SyncContext};
+use diesel::{QueryResult, SqliteConnection};
 
 use super::{queries, DbPool};
 use crate::domain::MessageId;
@@ -24,36 +25,29 @@ pub struct Commit {
     pub batch: Batch,
 }
 
+/// How a batch is written: [`queries::commit`] (tests put a faulty one in).
+type WriteBatch =
+    fn(&mut SqliteConnection, &mut HashMap<String, MessageId>, &Batch) -> QueryResult<Committed>;
+
 /// The single writer; see the module doc.
 pub struct PersistenceActor {
     pool: DbPool,
     /// Latest stored id per channel; equal to the database's, see
     /// [`queries::commit`].
     last_ids: HashMap<String, MessageId>,
-    /// Tests make the writer panic on a message with this text.
-    #[cfg(test)]
-    panic_on: Option<&'static str>,
+    write: WriteBatch,
 }
 
 impl PersistenceActor {
     /// A writer on `pool`; it reads each channel's latest id from the database on first use.
     pub fn new(pool: DbPool) -> Self {
-        Self {
-            pool,
-            last_ids: HashMap::new(),
-            #[cfg(test)]
-            panic_on: None,
-        }
+        Self { pool, last_ids: HashMap::new(), write: queries::commit }
     }
 
     fn commit(&mut self, batch: &Batch) -> Result<Committed, StoreError> {
-        #[cfg(test)]
-        if let Some(text) = self.panic_on {
-            assert!(!batch.messages.iter().any(|m| m.text == text), "injected fault");
-        }
         let mut conn = self.pool.get()?;
         let started = std::time::Instant::now();
-        let stored = queries::commit(&mut conn, &mut self.last_ids, batch);
+        let stored = (self.write)(&mut conn, &mut self.last_ids, batch);
         match &stored {
             Ok(committed) => log::debug!(
                 "committed {} messages and {} rooms in {:?}",
@@ -123,7 +117,10 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let pool = super::super::open(&dir.path().join("t.db").to_string_lossy(), 2).unwrap();
         let writer = SyncArbiter::start(1, move || PersistenceActor {
-            panic_on: Some("boom"),
+            write: |conn, last_ids, batch| {
+                assert!(!batch.messages.iter().any(|m| m.text == "boom"), "injected fault");
+                queries::commit(conn, last_ids, batch)
+            },
             ..PersistenceActor::new(pool.clone())
         });
         let first = writer.send(Commit { batch: batch("one") });

@@ -13,9 +13,21 @@ pub use error::ApiError;
 use crate::error::ChatError;
 use crate::Walkie;
 
+impl Walkie {
+    /// Mounts walkie's routes (`/`, `/ws`, `/healthz`, `/api/...`) on an
+    /// app or a scope: `App::new().service(web::scope("/chat").configure(walkie.routes()))`.
+    ///
+    /// Declared here, not in `walkie.rs`, so that `http` builds on
+    /// [`Walkie`] and `Walkie` knows nothing of HTTP.
+    pub fn routes(&self) -> impl FnOnce(&mut web::ServiceConfig) {
+        let walkie = self.clone();
+        move |config| routes(walkie, config)
+    }
+}
+
 /// Mounts walkie's routes on `config`, relative to wherever it is mounted
 /// (the root, or an embedding app's scope).
-pub fn routes(walkie: Walkie, config: &mut web::ServiceConfig) {
+fn routes(walkie: Walkie, config: &mut web::ServiceConfig) {
     let body_limit = walkie.limits().max_frame_bytes;
     config
         .app_data(web::Data::new(walkie))

@@ -7,10 +7,11 @@
 //! frames until `joined` is sent. Later `history` reads stop at the last id
 //! the session has passed on, for the same reason.
 
-use super::{Delivery, WsSession};
+use super::WsSession;
 use crate::chat::{Join, JoinReply, Leave};
 use crate::domain::{Channel, Limit, MessageId, Ref, RoomName};
 use crate::error::ChatError;
+use crate::outbound::Delivery;
 use crate::protocol::{encode, ServerEvent};
 use crate::store::PageQuery;
 use actix::prelude::*;

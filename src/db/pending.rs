@@ -1,0 +1,117 @@
+//! Mentions kept for users who were offline: [`PendingMentionsTable`],
+//! walkie's SQLite [`PendingMentions`].
+
+use diesel::prelude::*;
+use diesel::sqlite::SqliteConnection;
+
+use super::models::{to_stored_id, MessageRow, NewPendingMentionRow, PendingMentionRow};
+use super::schema::pending_mentions;
+use super::DbPool;
+use crate::domain::UserName;
+use crate::protocol::ChatMessage;
+use crate::store::{PendingMentions, StoreError};
+
+/// The `pending_mentions` table, through the pool.
+pub struct PendingMentionsTable {
+    pool: DbPool,
+}
+
+impl PendingMentionsTable {
+    /// The table in `pool`'s database.
+    pub fn new(pool: DbPool) -> Self {
+        Self { pool }
+    }
+}
+
+impl PendingMentions for PendingMentionsTable {
+    fn keep(&self, recipients: &[UserName], message: &ChatMessage) -> Result<(), StoreError> {
+        let mut conn = self.pool.get()?;
+        Ok(add_pending_mentions(&mut conn, recipients, message)?)
+    }
+
+    fn take(&self, recipient: &UserName) -> Result<Vec<ChatMessage>, StoreError> {
+        let mut conn = self.pool.get()?;
+        Ok(take_pending_mentions(&mut conn, recipient)?)
+    }
+}
+
+/// Keeps `message`'s mention of each of `recipients` for their next
+/// connection, in one transaction.
+pub fn add_pending_mentions(
+    conn: &mut SqliteConnection,
+    recipients: &[UserName],
+    message: &ChatMessage,
+) -> QueryResult<()> {
+    let rows: Vec<NewPendingMentionRow> = recipients
+        .iter()
+        .map(|recipient| NewPendingMentionRow {
+            recipient: recipient.as_str(),
+            room: &message.room,
+            message_id: to_stored_id(message.id),
+            sender: message.from.as_str(),
+            body: &message.text,
+        })
+        .collect();
+    conn.immediate_transaction(|conn| {
+        for row in &rows {
+            diesel::insert_into(pending_mentions::table).values(row).execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// Removes and returns the mentions kept for `recipient`, oldest first.
+pub fn take_pending_mentions(
+    conn: &mut SqliteConnection,
+    recipient: &UserName,
+) -> QueryResult<Vec<ChatMessage>> {
+    let rows: Vec<PendingMentionRow> = pending_mentions::table
+        .filter(pending_mentions::recipient.eq(recipient.as_str()))
+        .order(pending_mentions::id.asc())
+        .select(PendingMentionRow::as_select())
+        .load(conn)?;
+    if let Some(newest) = rows.last() {
+        diesel::delete(
+            pending_mentions::table
+                .filter(pending_mentions::recipient.eq(recipient.as_str()))
+                .filter(pending_mentions::id.le(newest.id)),
+        )
+        .execute(conn)?;
+    }
+    Ok(rows
+        .into_iter()
+        .map(|row| MessageRow {
+            room: row.room,
+            id: row.message_id,
+            sender: row.sender,
+            body: row.body,
+            created_at: String::new(),
+        })
+        .map(MessageRow::into_message)
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::queries::commit;
+    use crate::db::queries::tests::{batch, database};
+    use std::collections::HashMap;
+
+    #[test]
+    fn pending_mentions_are_taken_once() {
+        let (_dir, pool) = database();
+        let mut conn = pool.get().unwrap();
+        let stored = commit(&mut conn, &mut HashMap::new(), &batch(&[("r", "@bob hi")])).unwrap();
+        let bob = UserName::parse("bob").unwrap();
+        add_pending_mentions(
+            &mut conn,
+            std::slice::from_ref(&bob),
+            stored.messages[0].message().unwrap(),
+        )
+        .unwrap();
+        let taken = take_pending_mentions(&mut conn, &bob).unwrap();
+        assert_eq!((taken.len(), taken[0].id, taken[0].text.as_str()), (1, 1, "@bob hi"));
+        assert!(take_pending_mentions(&mut conn, &bob).unwrap().is_empty());
+    }
+}
