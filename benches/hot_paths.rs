@@ -5,7 +5,7 @@
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use walkie::db::{self, queries};
-use walkie::domain::{RoomName, UserName};
+use walkie::domain::{Channel, RoomName, Text, UserName};
 use walkie::protocol::{decode, encode, ChatMessage, MessageFrame};
 use walkie::store::{Batch, CursorKind, CursorMove, NewMessage};
 
@@ -22,7 +22,7 @@ fn frame_parse(c: &mut Criterion) {
 fn broadcast_serialization(c: &mut Criterion) {
     let message = ChatMessage {
         id: 12345,
-        room: "lobby".into(),
+        room: Channel::parse("lobby").expect("a valid room name"),
         from: UserName::parse("alice").expect("a valid name"),
         text: "x".repeat(100),
         ts: "2026-11-24T20:01:02.345Z".into(),
@@ -30,11 +30,17 @@ fn broadcast_serialization(c: &mut Criterion) {
     let mut group = c.benchmark_group("broadcast_serialization");
     group.throughput(Throughput::Elements(1));
     group.bench_function("message_frame", |b| {
-        b.iter(|| {
-            encode(&MessageFrame { message: std::hint::black_box(&message), reference: None })
-        })
+        b.iter(|| encode(&MessageFrame { frame: std::hint::black_box(&message), reference: None }))
     });
     group.finish();
+}
+
+fn channel(name: &str) -> Channel {
+    Channel::parse(name).expect("a valid channel name")
+}
+
+fn text(text: String) -> Text {
+    Text::parse(text, 4000).expect("a valid text")
 }
 
 /// A migrated database in a temporary directory, deleted with the guard.
@@ -58,9 +64,9 @@ fn batch_insert(c: &mut Criterion) {
                 || Batch {
                     messages: (0..size)
                         .map(|i| NewMessage {
-                            channel: format!("room{}", i % 8),
+                            channel: channel(&format!("room{}", i % 8)),
                             from: from.clone(),
-                            text: "x".repeat(100),
+                            text: text("x".repeat(100)),
                             idempotency_key: None,
                         })
                         .collect(),
@@ -92,7 +98,7 @@ fn batch_insert_rooms(c: &mut Criterion) {
     let mut last_ids = std::collections::HashMap::new();
     let member = |k: usize| {
         let user = UserName::parse(format!("u{k}")).expect("a valid name");
-        (user, format!("r{}", k / MEMBERS))
+        (user, channel(&format!("r{}", k / MEMBERS)))
     };
     let joins = Batch {
         rooms: (0..ROOMS)
@@ -121,7 +127,7 @@ fn batch_insert_rooms(c: &mut Criterion) {
                     let room_start = next - next % MEMBERS;
                     text += &format!(" @u{}", room_start + (next + 1) % MEMBERS);
                 }
-                NewMessage { channel, from, text, idempotency_key: None }
+                NewMessage { channel, from, text: self::text(text), idempotency_key: None }
             })
             .collect(),
         ..Batch::default()

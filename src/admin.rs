@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 
 use crate::db::{self, Create, OpenError};
-use crate::domain::{Limit, MessageId};
+use crate::domain::{Channel, Limit, MessageId};
 use crate::store::{PageQuery, StoreError};
 
 /// Why an admin view could not be made.
@@ -60,9 +60,9 @@ pub async fn history(
     before: Option<MessageId>,
 ) -> Result<String, AdminError> {
     let limit = Limit::try_from(limit).map_err(AdminError::Usage)?;
+    let channel = Channel::parse(room).map_err(AdminError::Usage)?;
     let store = db::start(database_url, Create::No)?.store;
-    let query =
-        PageQuery { channel: room.to_owned(), since: None, before, upto: None, limit: limit.get() };
+    let query = PageQuery { channel, since: None, before, upto: None, limit: limit.get() };
     let page = store.page(query).await?;
     let rows: Vec<Vec<String>> = page
         .messages

@@ -86,16 +86,20 @@ impl RoomName {
 pub struct Conversation {
     first: UserName,
     second: UserName,
+    /// `@first+second`, made once: it is the key of every lookup.
+    key: String,
 }
 
 impl Conversation {
+    /// A SQL `LIKE` pattern that matches every conversation's name and no
+    /// room's, so a store can list rooms without knowing the naming rule.
+    pub const LIKE_PATTERN: &'static str = "@%";
+
     /// The conversation between `a` and `b`, whatever their order.
     pub fn between(a: UserName, b: UserName) -> Self {
-        if a <= b {
-            Self { first: a, second: b }
-        } else {
-            Self { first: b, second: a }
-        }
+        let (first, second) = if a <= b { (a, b) } else { (b, a) };
+        let key = format!("@{first}+{second}");
+        Self { first, second, key }
     }
 
     /// Parses `@a+b`; the names must be valid and already sorted, so each
@@ -110,7 +114,12 @@ impl Conversation {
                 "direct conversation names list the two names sorted: @{second}+{first}"
             ));
         }
-        Ok(Self { first, second })
+        Ok(Self::between(first, second))
+    }
+
+    /// The conversation's name, `@alice+bob`.
+    pub fn as_str(&self) -> &str {
+        &self.key
     }
 
     /// Whether `user` is one of the two people of this conversation.
@@ -126,7 +135,7 @@ impl Conversation {
 
 impl fmt::Display for Conversation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "@{}+{}", self.first, self.second)
+        f.write_str(&self.key)
     }
 }
 
@@ -152,11 +161,37 @@ impl Channel {
     }
 
     /// The name used on the wire and as the key in the database.
-    pub fn key(&self) -> String {
+    pub fn as_str(&self) -> &str {
         match self {
-            Channel::Room(room) => room.to_string(),
-            Channel::Direct(conversation) => conversation.to_string(),
+            Channel::Room(room) => room.as_str(),
+            Channel::Direct(conversation) => conversation.as_str(),
         }
+    }
+
+    /// The room, unless this is a direct conversation.
+    pub fn room(&self) -> Option<&RoomName> {
+        match self {
+            Channel::Room(room) => Some(room),
+            Channel::Direct(_) => None,
+        }
+    }
+}
+
+impl fmt::Display for Channel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Channel {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+impl From<RoomName> for Channel {
+    fn from(room: RoomName) -> Self {
+        Channel::Room(room)
     }
 }
 
@@ -239,6 +274,11 @@ impl IdempotencyKey {
             return Err(format!("idempotency_key must be 1 to {} characters", Self::MAX_CHARS));
         }
         Ok(Self(value))
+    }
+
+    /// The key as the client sent it.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 

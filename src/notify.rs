@@ -44,7 +44,7 @@ impl Mention {
     /// the room gets, now or on their next connection.
     pub fn frame(message: &ChatMessage) -> bytestring::ByteString {
         encode(&ServerEvent::Mention {
-            room: &message.room,
+            room: message.room.as_str(),
             id: message.id,
             from: &message.from,
             text: &message.text,

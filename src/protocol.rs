@@ -9,6 +9,7 @@
 use bytestring::ByteString;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use strum::VariantNames;
 
 use crate::domain::{
     Channel, IdempotencyKey, Limit, MessageId, Ref, RoomName, SessionId, Text, UserName,
@@ -16,8 +17,13 @@ use crate::domain::{
 use crate::error::{ChatError, ErrorCode};
 
 /// What a client asks for, validated. Field names are the wire's.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+///
+/// `VariantNames` lists the wire's `type`s (`ClientCommand::VARIANTS`),
+/// spelled by the same rule as serde's, so [`decode`] tells an unknown
+/// `type` from a bad field without a second list to keep in step.
+#[derive(Debug, Clone, PartialEq, Deserialize, strum::VariantNames)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum ClientCommand {
     /// `join`: enter a room (created on first join); answered by `joined`.
     Join {
@@ -87,10 +93,6 @@ pub enum ClientCommand {
     Inbox {},
 }
 
-/// The `type`s of [`ClientCommand`], to tell `unknown_type` from a bad field.
-const CLIENT_TYPES: &[&str] =
-    &["join", "leave", "say", "direct", "history", "rooms", "who", "typing", "read", "inbox"];
-
 /// One decoded client frame.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Frame {
@@ -123,7 +125,7 @@ pub fn decode(text: &str, max_text_chars: usize) -> Result<Frame, Rejected> {
     };
     let valid_reference = reference.as_ref().ok().cloned().flatten();
     match object.get("type") {
-        Some(Value::String(kind)) if CLIENT_TYPES.contains(&kind.as_str()) => {}
+        Some(Value::String(kind)) if ClientCommand::VARIANTS.contains(&kind.as_str()) => {}
         Some(Value::String(kind)) => {
             let error = ChatError::UnknownType(format!("unknown frame type '{kind}'"));
             return Err(reject(error, valid_reference));
@@ -161,8 +163,8 @@ impl ClientCommand {
 pub struct ChatMessage {
     /// `id`: position in its room or conversation, from 1 with no holes.
     pub id: MessageId,
-    /// The room's name, or the direct conversation's (`@alice+bob`).
-    pub room: String,
+    /// `room`: the room, or the direct conversation (`@alice+bob`).
+    pub room: Channel,
     /// `from`: the sender's name (the `from` of the POST for HTTP posts).
     pub from: UserName,
     /// `text`: exactly as sent and stored.
@@ -171,16 +173,22 @@ pub struct ChatMessage {
     pub ts: String,
 }
 
-/// A `message` frame: the message, plus the `ref` on the sender's copy.
+/// A server frame with the `ref` of the client frame it answers, if any:
+/// the one place the wire's `ref` is written.
 #[derive(Debug, Serialize)]
-pub struct MessageFrame<'a> {
-    /// The stored message, flattened into the frame.
+pub struct Answer<'a, T> {
+    /// The frame, flattened.
     #[serde(flatten)]
-    pub message: &'a ChatMessage,
-    /// `ref`: only on the sending session's copy, which acknowledges the `say`.
+    pub frame: T,
+    /// `ref`: the answered frame's, echoed; absent on frames nobody asked
+    /// for (a message's copies to others, presence...).
     #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
     pub reference: Option<&'a Ref>,
 }
+
+/// A `message` frame: the message, plus the `ref` on the sender's copy,
+/// which acknowledges the `say`.
+pub type MessageFrame<'a> = Answer<'a, &'a ChatMessage>;
 
 /// One entry of a `rooms` reply.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -195,7 +203,7 @@ pub struct RoomSummary {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct InboxEntry {
     /// `room`: a room or a direct conversation.
-    pub room: String,
+    pub room: Channel,
     /// `last_id`: the latest message's id, 0 without messages.
     pub last_id: MessageId,
     /// `last_read`: the user's cursor.
@@ -216,7 +224,8 @@ pub enum PresenceEvent {
     Leave,
 }
 
-/// Every frame the server sends but `message` ([`MessageFrame`]).
+/// Every frame the server sends but `message` ([`MessageFrame`]). Those
+/// that answer a client frame go out as an [`Answer`], with its `ref`.
 #[derive(Debug, Serialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum ServerEvent<'a> {
@@ -243,9 +252,6 @@ pub enum ServerEvent<'a> {
         last_read: MessageId,
         /// `unread`: messages after `last_read` not sent by the user.
         unread: u64,
-        /// `ref` of the `join` frame.
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
     },
     /// `read`: the user's cursor in `room`, to every session of the user
     /// when it moves, and to the session that sent `read` in any case.
@@ -254,25 +260,16 @@ pub enum ServerEvent<'a> {
         room: &'a str,
         /// `id`: the cursor's position.
         id: MessageId,
-        /// `ref` of the `read` frame, on the requesting session's copy.
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
     },
     /// `inbox`: the reply to `inbox`.
     Inbox {
         /// `conversations`: most recent message first.
         conversations: &'a [InboxEntry],
-        /// `ref` of the `inbox` frame.
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
     },
     /// `left`: the reply to `leave`.
     Left {
         /// `room`: the room left.
         room: &'a RoomName,
-        /// `ref` of the `leave` frame.
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
     },
     /// `presence`: to the other members, when a name enters or leaves a room.
     Presence {
@@ -298,17 +295,11 @@ pub enum ServerEvent<'a> {
         messages: &'a [ChatMessage],
         /// `more`: messages exist beyond this page (newer with `since`, else older).
         more: bool,
-        /// `ref` of the `history` frame.
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
     },
     /// `rooms`: the reply to `rooms`.
     Rooms {
         /// `rooms`: every room that exists, empty ones included, sorted by name.
         rooms: &'a [RoomSummary],
-        /// `ref` of the `rooms` frame.
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
     },
     /// `members`: the reply to `who`.
     Members {
@@ -316,9 +307,6 @@ pub enum ServerEvent<'a> {
         room: &'a RoomName,
         /// `members`: the distinct names with a session in the room, sorted.
         members: &'a [UserName],
-        /// `ref` of the `who` frame.
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
     },
     /// `mention`: a stored room message names this user, who is not in the room.
     Mention {
@@ -337,16 +325,18 @@ pub enum ServerEvent<'a> {
         code: ErrorCode,
         /// `message`: a human-readable explanation, never an internal error's text.
         message: String,
-        /// `ref` of the frame that caused the error, if it had a valid one.
-        #[serde(rename = "ref", skip_serializing_if = "Option::is_none")]
-        reference: Option<&'a Ref>,
     },
 }
 
 impl<'a> ServerEvent<'a> {
+    /// This frame as the answer to the client frame whose `ref` is `reference`.
+    pub fn answering(self, reference: Option<&'a Ref>) -> Answer<'a, Self> {
+        Answer { frame: self, reference }
+    }
+
     /// The `error` frame for `error`, echoing `reference`.
-    pub fn error(error: &ChatError, reference: Option<&'a Ref>) -> Self {
-        ServerEvent::Error { code: error.code(), message: error.to_string(), reference }
+    pub fn error(error: &ChatError, reference: Option<&'a Ref>) -> Answer<'a, Self> {
+        ServerEvent::Error { code: error.code(), message: error.to_string() }.answering(reference)
     }
 }
 
@@ -391,10 +381,13 @@ mod tests {
             json!({"type":"read","room":"lobby","id":3}),
             json!({"type":"inbox"}),
         ];
-        assert_eq!(frames.len(), CLIENT_TYPES.len());
+        let types: Vec<&str> = frames.iter().filter_map(|frame| frame["type"].as_str()).collect();
+        assert_eq!(types, ClientCommand::VARIANTS, "one frame per type, in declaration order");
         for frame in frames {
             decode_ok(&frame.to_string());
         }
+        let other_case = decode(r#"{"type":"Join","room":"lobby"}"#, 100).unwrap_err();
+        assert_eq!(other_case.error.code(), ErrorCode::UnknownType);
     }
 
     #[test]
@@ -467,18 +460,18 @@ mod tests {
         let alice = UserName::parse("alice").unwrap();
         let message = ChatMessage {
             id: 7,
-            room: "lobby".into(),
+            room: Channel::parse("lobby").unwrap(),
             from: alice.clone(),
             text: "hi".into(),
             ts: "2026-11-23T20:01:02.345Z".into(),
         };
         let r = Ref::parse("r1").unwrap();
         assert_eq!(
-            encode(&MessageFrame { message: &message, reference: Some(&r) }).to_string(),
+            encode(&MessageFrame { frame: &message, reference: Some(&r) }).to_string(),
             r#"{"type":"message","id":7,"room":"lobby","from":"alice","text":"hi","ts":"2026-11-23T20:01:02.345Z","ref":"r1"}"#
         );
         assert_eq!(
-            encode(&MessageFrame { message: &message, reference: None }).to_string(),
+            encode(&MessageFrame { frame: &message, reference: None }).to_string(),
             r#"{"type":"message","id":7,"room":"lobby","from":"alice","text":"hi","ts":"2026-11-23T20:01:02.345Z"}"#
         );
         let room = RoomName::parse("lobby").unwrap();
@@ -498,7 +491,7 @@ mod tests {
         );
         let summary = [RoomSummary { name: room.clone(), members: 2 }];
         assert_eq!(
-            encode(&ServerEvent::Rooms { rooms: &summary, reference: None }).to_string(),
+            encode(&ServerEvent::Rooms { rooms: &summary }).to_string(),
             r#"{"type":"rooms","rooms":[{"name":"lobby","members":2}]}"#
         );
     }
@@ -541,7 +534,7 @@ mod properties {
             "idempotency_key",
         ]);
         (
-            prop::sample::select(CLIENT_TYPES.to_vec()),
+            prop::sample::select(ClientCommand::VARIANTS.to_vec()),
             prop::collection::hash_map(field, json(), 0..6),
         )
             .prop_map(|(kind, fields)| {

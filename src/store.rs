@@ -11,21 +11,21 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use crate::domain::{MessageId, RoomName, UserName};
+use crate::domain::{Channel, IdempotencyKey, MessageId, RoomName, Text, UserName};
 use crate::protocol::ChatMessage;
 
 /// A message to store; the store gives it its id and timestamp.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewMessage {
-    /// The room's name or the direct conversation's (`@alice+bob`).
-    pub channel: String,
+    /// The room or the direct conversation.
+    pub channel: Channel,
     /// The sender: a session's user, or the `from` of an HTTP POST.
     pub from: UserName,
     /// The text as validated, stored verbatim.
-    pub text: String,
+    pub text: Text,
     /// The client's key for exactly-once sending: a second message of the
     /// same sender with the same key is not stored again.
-    pub idempotency_key: Option<String>,
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// A change to a user's read cursor in a room or conversation.
@@ -33,8 +33,8 @@ pub struct NewMessage {
 pub struct CursorMove {
     /// Whose cursor.
     pub reader: UserName,
-    /// The room's or the direct conversation's name.
-    pub channel: String,
+    /// The room or the direct conversation.
+    pub channel: Channel,
     /// Where to put it (clamped to the channel's latest id).
     pub to: MessageId,
     /// What kind of change this is.
@@ -98,7 +98,7 @@ pub struct Committed {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadState {
     /// The room's or the direct conversation's name.
-    pub room: String,
+    pub room: Channel,
     /// The latest message's id (0 without messages).
     pub last_id: MessageId,
     /// When the latest message was stored (RFC 3339), for ordering.
@@ -132,8 +132,8 @@ pub struct Batch {
 /// message it was sent live, so history and live frames meet exactly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageQuery {
-    /// The room's name or the direct conversation's (`@alice+bob`).
-    pub channel: String,
+    /// The room or the direct conversation.
+    pub channel: Channel,
     /// Only messages with a larger id (exclusive), oldest first.
     pub since: Option<MessageId>,
     /// Only messages with a smaller id (exclusive).
@@ -210,7 +210,7 @@ pub trait MessageStore: Send + Sync {
 
     /// The read state of `reader` in one channel; `None` if they have no
     /// cursor there (never joined the room, no message in the conversation).
-    fn read_state(&self, reader: UserName, channel: String) -> StoreFuture<Option<ReadState>>;
+    fn read_state(&self, reader: UserName, channel: Channel) -> StoreFuture<Option<ReadState>>;
 
     /// The read state of `reader` in every channel they have a cursor in.
     fn inbox(&self, reader: UserName) -> StoreFuture<Vec<ReadState>>;

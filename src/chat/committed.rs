@@ -8,9 +8,9 @@ use actix::prelude::*;
 use bytestring::ByteString;
 
 use super::delivery::Overflowed;
-use super::outbox::{Pending, PendingCursor, Posted, Reply};
+use super::outbox::{PendingCursor, Posted, Reply};
 use super::server::{distinct_users, ChatServer};
-use crate::domain::{Channel, MessageId, RoomName, SessionId};
+use crate::domain::{Channel, MessageId, SessionId};
 use crate::error::ChatError;
 use crate::notify::{FindMentions, KeepMentions, Mention};
 use crate::outbound::{Delivery, SessionHandle};
@@ -21,26 +21,24 @@ impl ChatServer {
     /// Answers everyone waiting on a committed batch.
     pub(super) fn on_committed(
         &mut self,
-        messages: Vec<Pending>,
+        replies: Vec<Reply>,
         cursors: Vec<PendingCursor>,
         committed: Committed,
         ctx: &mut Context<Self>,
     ) {
         let mut room_messages = Vec::new();
-        for (pending, outcome) in messages.into_iter().zip(committed.messages) {
+        for (reply, outcome) in replies.into_iter().zip(committed.messages) {
             match outcome {
                 Appended::Stored(message) => {
-                    self.deliver(&pending.channel, &message, pending.reply);
+                    self.deliver(&message, reply);
                     // Only a text with an `@` can mention anyone: the
                     // others skip the hop to the notification thread.
-                    if matches!(pending.channel, Channel::Room(_)) && message.text.contains('@') {
+                    if message.room.room().is_some() && message.text.contains('@') {
                         room_messages.push(message);
                     }
                 }
-                Appended::Duplicate(message) => {
-                    self.answer_resend(&pending.channel, &message, pending.reply)
-                }
-                Appended::Conflict => self.reject(pending.reply, ChatError::Conflict),
+                Appended::Duplicate(message) => self.answer_resend(&message, reply),
+                Appended::Conflict => self.reject(reply, ChatError::Conflict),
             }
         }
         if !room_messages.is_empty() {
@@ -59,17 +57,17 @@ impl ChatServer {
     /// Tells everyone waiting on a failed batch that nothing was written.
     pub(super) fn fail(
         &mut self,
-        messages: Vec<Pending>,
+        replies: Vec<Reply>,
         cursors: Vec<PendingCursor>,
         error: &StoreError,
     ) {
         log::error!(
             "{} messages and {} cursor moves were not stored and were answered `internal`: {error}",
-            messages.len(),
+            replies.len(),
             cursors.len()
         );
-        for item in messages {
-            self.reject(item.reply, ChatError::Internal);
+        for reply in replies {
+            self.reject(reply, ChatError::Internal);
         }
         for (session, reference) in cursors.into_iter().filter_map(|cursor| cursor.reply) {
             self.reject(Reply::Session { session, reference }, ChatError::Internal);
@@ -86,7 +84,7 @@ impl ChatServer {
 
     /// Delivers a stored message to everyone who should see it, serialized
     /// once; the sender's own copy (with `ref`) is the acknowledgement.
-    fn deliver(&mut self, channel: &Channel, message: &ChatMessage, reply: Reply) {
+    fn deliver(&mut self, message: &ChatMessage, reply: Reply) {
         let (sender, reference) = match reply {
             Reply::Session { session, reference } => (Some(session), reference),
             Reply::Http(answer) => {
@@ -95,13 +93,15 @@ impl ChatServer {
                 (None, None)
             }
         };
-        let frame = encode(&MessageFrame { message, reference: None });
-        let room_key = self.room_key(channel);
-        let others = self.deliver_to_members(channel, message.id, &frame, &room_key, sender);
+        let frame = encode(&MessageFrame { frame: message, reference: None });
+        let room_key = self.room_key(&message.room);
+        let others = self.deliver_to_members(&message.room, message.id, &frame, &room_key, sender);
         self.metrics.delivered.inc_by(others + u64::from(sender.is_some()));
         if let Some(session) = sender {
             let acknowledgement = match &reference {
-                Some(reference) => encode(&MessageFrame { message, reference: Some(reference) }),
+                Some(reference) => {
+                    encode(&MessageFrame { frame: message, reference: Some(reference) })
+                }
                 None => frame,
             };
             self.send_to(session, Delivery::acknowledgement(acknowledgement, room_key, message.id));
@@ -152,11 +152,12 @@ impl ChatServer {
 
     /// A resent message (same idempotency key): the stored one goes back to
     /// the sender alone; nobody else sees it twice.
-    fn answer_resend(&mut self, channel: &Channel, message: &ChatMessage, reply: Reply) {
+    fn answer_resend(&mut self, message: &ChatMessage, reply: Reply) {
         match reply {
             Reply::Session { session, reference } => {
-                let frame = encode(&MessageFrame { message, reference: reference.as_ref() });
-                let delivery = Delivery::acknowledgement(frame, self.room_key(channel), message.id);
+                let frame = encode(&MessageFrame { frame: message, reference: reference.as_ref() });
+                let room_key = self.room_key(&message.room);
+                let delivery = Delivery::acknowledgement(frame, room_key, message.id);
                 self.send_to(session, delivery);
             }
             Reply::Http(answer) => {
@@ -182,10 +183,10 @@ impl ChatServer {
             }
         };
         let answer =
-            encode(&ServerEvent::Read { room, id: position, reference: reference.as_ref() });
+            encode(&ServerEvent::Read { room, id: position }.answering(reference.as_ref()));
         self.send_to(requester, Delivery::other(answer));
         if moved {
-            let others = encode(&ServerEvent::Read { room, id: position, reference: None });
+            let others = encode(&ServerEvent::Read { room, id: position });
             self.notify_user(&pending.cursor.reader, &others, Some(requester), |_| true);
         }
     }
@@ -196,7 +197,7 @@ impl ChatServer {
     /// room, and has the notification worker keep it for those offline.
     fn route_mentions(&mut self, mentions: Vec<Mention>) {
         for Mention { message, users } in mentions {
-            let Ok(room) = RoomName::parse(message.room.as_str()) else {
+            let Some(room) = message.room.room().cloned() else {
                 continue;
             };
             let frame = Mention::frame(&message);

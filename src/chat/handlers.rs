@@ -39,13 +39,8 @@ impl ChatServer {
                 return self.reject(reply, ChatError::NotInRoom(room.to_string()));
             }
         }
-        let message = NewMessage {
-            channel: channel.key(),
-            from,
-            text: text.into_string(),
-            idempotency_key: idempotency_key.map(String::from),
-        };
-        self.enqueue(Pending { channel, message, reply });
+        let message = NewMessage { channel, from, text, idempotency_key };
+        self.enqueue(Pending { message, reply });
     }
 }
 
@@ -114,7 +109,7 @@ impl ChatServer {
             // A first join starts the user's read cursor at the latest id.
             let cursor = CursorMove {
                 reader: reader.clone(),
-                channel: room.to_string(),
+                channel: Channel::Room(room.clone()),
                 to: joined.last_id,
                 kind: CursorKind::Start,
             };
@@ -147,14 +142,8 @@ impl Handler<Post> for ChatServer {
         if self.registry.add_room(&room, 0) {
             self.outbox.push_room(room.clone());
         }
-        let message = NewMessage {
-            channel: room.to_string(),
-            from,
-            text: text.into_string(),
-            idempotency_key: idempotency_key.map(String::from),
-        };
-        let pending = Pending { channel: Channel::Room(room), message, reply: Reply::Http(answer) };
-        self.enqueue(pending);
+        let message = NewMessage { channel: Channel::Room(room), from, text, idempotency_key };
+        self.enqueue(Pending { message, reply: Reply::Http(answer) });
         self.flush(ctx);
         Box::pin(async move { stored.await.unwrap_or(Err(ChatError::Internal)) })
     }
@@ -171,7 +160,7 @@ impl Handler<Read> for ChatServer {
         if matches!(self.lifecycle, Lifecycle::Closed) {
             return self.reject(Reply::Session { session, reference }, ChatError::ShuttingDown);
         }
-        let cursor = CursorMove { reader, channel: channel.key(), to: id, kind: CursorKind::Read };
+        let cursor = CursorMove { reader, channel, to: id, kind: CursorKind::Read };
         self.outbox.push_cursor(PendingCursor { cursor, reply: Some((session, reference)) });
         self.flush(ctx);
     }

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
-use crate::domain::{Channel, Ref, RoomName, SessionId};
+use crate::domain::{Ref, RoomName, SessionId};
 use crate::error::ChatError;
 use crate::protocol::ChatMessage;
 use crate::store::{Batch, CursorMove, NewMessage};
@@ -64,10 +64,9 @@ pub enum Reply {
     Http(oneshot::Sender<Result<Posted, ChatError>>),
 }
 
-/// A message waiting to be stored, and where it goes once it is.
+/// A message waiting to be stored, and who waits for it.
 #[derive(Debug)]
 pub struct Pending {
-    pub channel: Channel,
     pub message: NewMessage,
     pub reply: Reply,
 }
@@ -80,11 +79,12 @@ pub struct PendingCursor {
     pub reply: Option<(SessionId, Option<Ref>)>,
 }
 
-/// What the next commit carries, with who waits for each part.
+/// What the next commit carries, with who waits for each part: `replies`
+/// match the batch's messages one to one, `cursors` its cursor moves.
 #[derive(Debug)]
 pub struct Flight {
     pub batch: Batch,
-    pub messages: Vec<Pending>,
+    pub replies: Vec<Reply>,
     pub cursors: Vec<PendingCursor>,
 }
 
@@ -133,23 +133,23 @@ impl Outbox {
     }
 
     /// The next batch to commit, unless one is in flight or nothing waits.
-    /// The `Pending`s match the batch's messages and cursors one to one.
     pub fn next_batch(&mut self) -> Option<Flight> {
         if self.in_flight || self.waiting() == 0 {
             return None;
         }
         let take = self.messages.len().min(MAX_BATCH);
-        let messages: Vec<Pending> = self.messages.drain(..take).collect();
+        let (messages, replies) =
+            self.messages.drain(..take).map(|pending| (pending.message, pending.reply)).unzip();
         let take = self.cursors.len().min(MAX_BATCH);
         let cursors: Vec<PendingCursor> = self.cursors.drain(..take).collect();
         let batch = Batch {
             rooms: std::mem::take(&mut self.rooms),
-            messages: messages.iter().map(|p| p.message.clone()).collect(),
+            messages,
             cursors: cursors.iter().map(|p| p.cursor.clone()).collect(),
         };
         self.in_flight = true;
         self.started = Some(Instant::now());
-        Some(Flight { batch, messages, cursors })
+        Some(Flight { batch, replies, cursors })
     }
 
     /// The batch in flight has been committed or has failed.
@@ -172,16 +172,15 @@ impl Outbox {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::UserName;
+    use crate::domain::{Channel, Text, UserName};
 
     fn pending(text: &str) -> Pending {
         let room = RoomName::parse("lobby").unwrap();
         Pending {
-            channel: Channel::Room(room.clone()),
             message: NewMessage {
-                channel: room.to_string(),
+                channel: Channel::Room(room),
                 from: UserName::parse("alice").unwrap(),
-                text: text.into(),
+                text: Text::parse(text, 100).unwrap(),
                 idempotency_key: None,
             },
             reply: Reply::Session { session: SessionId::next(), reference: None },
@@ -203,7 +202,7 @@ mod tests {
         let second = outbox.next_batch().unwrap();
         let texts: Vec<_> = second.batch.messages.iter().map(|m| m.text.as_str()).collect();
         assert_eq!(texts, ["two", "three"]);
-        assert_eq!(second.messages.len(), 2);
+        assert_eq!(second.replies.len(), 2);
         outbox.finish();
         assert!(outbox.is_idle());
     }
@@ -213,7 +212,7 @@ mod tests {
         let mut outbox = Outbox::default();
         let cursor = CursorMove {
             reader: UserName::parse("alice").unwrap(),
-            channel: "lobby".into(),
+            channel: Channel::Room(RoomName::parse("lobby").unwrap()),
             to: 1,
             kind: crate::store::CursorKind::Read,
         };

@@ -127,7 +127,7 @@ impl ChatServer {
     /// Sends one batch to the store; once it is committed (or failed),
     /// answers everyone waiting on it and flushes again.
     fn commit(&mut self, flight: Flight, ctx: &mut Context<Self>) {
-        let Flight { batch, messages, cursors } = flight;
+        let Flight { batch, replies, cursors } = flight;
         let rooms = batch.rooms.clone();
         self.metrics.batch_size.observe(batch.messages.len() as f64);
         let started = std::time::Instant::now();
@@ -136,9 +136,9 @@ impl ChatServer {
             server.metrics.commit_seconds.observe(started.elapsed().as_secs_f64());
             server.outbox.finish();
             match result {
-                Ok(committed) => server.on_committed(messages, cursors, committed, ctx),
+                Ok(committed) => server.on_committed(replies, cursors, committed, ctx),
                 Err(error) => {
-                    server.fail(messages, cursors, &error);
+                    server.fail(replies, cursors, &error);
                     server.retry_rooms_later(rooms, ctx);
                 }
             }

@@ -23,7 +23,7 @@ use diesel::upsert::excluded;
 
 use super::models::{to_message_id, to_stored_id};
 use super::schema::read_cursors::dsl;
-use crate::domain::{Conversation, MessageId, RoomName, UserName};
+use crate::domain::{Channel, Conversation, MessageId, UserName};
 use crate::mentions::mentioned_users;
 use crate::store::{Appended, CursorKind, CursorMove, CursorOutcome, ReadState};
 
@@ -38,23 +38,23 @@ pub fn apply(
 ) -> QueryResult<CursorOutcome> {
     let reader = cursor.reader.as_str();
     let target = cursor.to.min(latest);
-    let current = position(conn, reader, &cursor.channel)?;
+    let current = position(conn, reader, cursor.channel.as_str())?;
     let current = match (current, cursor.kind) {
         (Some(current), CursorKind::Start) => return Ok(CursorOutcome::Unchanged(current)),
         (None, CursorKind::Start) => {
-            let start = past_own_messages(conn, reader, &cursor.channel, target)?;
-            set(conn, reader, &cursor.channel, start)?;
+            let start = past_own_messages(conn, reader, cursor.channel.as_str(), target)?;
+            set(conn, reader, cursor.channel.as_str(), start)?;
             return Ok(CursorOutcome::Unchanged(start));
         }
         (Some(current), CursorKind::Read) => current,
         // A conversation's cursor is made by its first message; before
         // that there is nothing to read (and nothing is created).
-        (None, CursorKind::Read) if cursor.channel.starts_with('@') => {
+        (None, CursorKind::Read) if matches!(cursor.channel, Channel::Direct(_)) => {
             if latest == 0 {
                 return Ok(CursorOutcome::Unchanged(0));
             }
-            let start = past_own_messages(conn, reader, &cursor.channel, 0)?;
-            set(conn, reader, &cursor.channel, start)?;
+            let start = past_own_messages(conn, reader, cursor.channel.as_str(), 0)?;
+            set(conn, reader, cursor.channel.as_str(), start)?;
             start
         }
         (None, CursorKind::Read) => return Ok(CursorOutcome::NotJoined),
@@ -62,7 +62,7 @@ pub fn apply(
     if target <= current {
         return Ok(CursorOutcome::Unchanged(current));
     }
-    set(conn, reader, &cursor.channel, target)?;
+    set(conn, reader, cursor.channel.as_str(), target)?;
     Ok(CursorOutcome::Moved(target))
 }
 
@@ -194,7 +194,7 @@ pub fn record_mentions(conn: &mut SqliteConnection, stored: &[Appended]) -> Quer
         let Appended::Stored(message) = message else {
             continue;
         };
-        if !message.text.contains('@') || RoomName::parse(message.room.as_str()).is_err() {
+        if !message.text.contains('@') || message.room.room().is_none() {
             continue;
         }
         for user in mentioned_users(&message.text, &message.from) {
@@ -239,29 +239,34 @@ const STATE: &str = "SELECT c.room AS room, c.last_read AS last_read, \
         AND x.message_id > c.last_read) AS mentions \
      FROM read_cursors c WHERE c.reader = ?";
 
-fn into_state(row: StateRow) -> ReadState {
+/// The row as a [`ReadState`]; `None` (and a warning) for a cursor whose
+/// channel name walkie would never write.
+fn into_state(row: StateRow) -> Option<ReadState> {
     let count = |n: i64| u64::try_from(n).unwrap_or(0);
-    ReadState {
-        room: row.room,
+    let room = Channel::parse(&row.room)
+        .map_err(|error| log::warn!("a read cursor names no channel, skipped: {error}"))
+        .ok()?;
+    Some(ReadState {
+        room,
         last_id: row.last_id.map_or(0, to_message_id),
         last_ts: row.last_ts,
         last_read: to_message_id(row.last_read),
         unread: count(row.unread),
         mentions: count(row.mentions),
-    }
+    })
 }
 
 /// The read state of `reader` in `channel`, if they have a cursor there.
 pub fn read_state(
     conn: &mut SqliteConnection,
     reader: &UserName,
-    channel: &str,
+    channel: &Channel,
 ) -> QueryResult<Option<ReadState>> {
     let rows: Vec<StateRow> = diesel::sql_query(format!("{STATE} AND c.room = ?"))
         .bind::<Text, _>(reader.as_str())
-        .bind::<Text, _>(channel)
+        .bind::<Text, _>(channel.as_str())
         .load(conn)?;
-    Ok(rows.into_iter().next().map(into_state))
+    Ok(rows.into_iter().next().and_then(into_state))
 }
 
 /// Every channel `reader` has a cursor in, the one with the most recent
@@ -269,8 +274,10 @@ pub fn read_state(
 pub fn inbox(conn: &mut SqliteConnection, reader: &UserName) -> QueryResult<Vec<ReadState>> {
     let rows: Vec<StateRow> =
         diesel::sql_query(STATE).bind::<Text, _>(reader.as_str()).load(conn)?;
-    let mut states: Vec<ReadState> = rows.into_iter().map(into_state).collect();
+    let mut states: Vec<ReadState> = rows.into_iter().filter_map(into_state).collect();
     // RFC 3339 timestamps of one format sort as text; ties by name.
-    states.sort_by(|a, b| b.last_ts.cmp(&a.last_ts).then_with(|| a.room.cmp(&b.room)));
+    states.sort_by(|a, b| {
+        b.last_ts.cmp(&a.last_ts).then_with(|| a.room.as_str().cmp(b.room.as_str()))
+    });
     Ok(states)
 }

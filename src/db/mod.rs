@@ -34,7 +34,7 @@ pub use pending::PendingMentionsTable;
 pub use reader::HistoryReader;
 pub use writer::PersistenceActor;
 
-use crate::domain::UserName;
+use crate::domain::{Channel, UserName};
 use crate::store::{
     Batch, Committed, MessageStore, Page, PageQuery, PendingMentions, ReadState, RoomRecord,
     StoreError, StoreFuture,
@@ -232,7 +232,7 @@ impl MessageStore for SqliteStore {
         Box::pin(async move { request.await? })
     }
 
-    fn read_state(&self, reader: UserName, channel: String) -> StoreFuture<Option<ReadState>> {
+    fn read_state(&self, reader: UserName, channel: Channel) -> StoreFuture<Option<ReadState>> {
         let request = self.reader.send(reader::LoadReadState { reader, channel });
         Box::pin(async move { request.await? })
     }
@@ -284,7 +284,9 @@ mod tests {
         let at = |reader: &str, last_read| Cursor { reader: reader.into(), last_read };
         assert_eq!(cursors, [at("alice", 3), at("bob", 4)]);
         let alice = UserName::parse("alice").unwrap();
-        let state = cursors::read_state(&mut conn, &alice, "@alice+bob").unwrap().unwrap();
+        let state = cursors::read_state(&mut conn, &alice, &Channel::parse("@alice+bob").unwrap())
+            .unwrap()
+            .unwrap();
         assert_eq!((state.last_read, state.unread), (3, 1), "bob's last message is unread");
     }
 }

@@ -5,7 +5,7 @@
 use diesel::prelude::*;
 
 use super::schema::{messages, pending_mentions, rooms};
-use crate::domain::{MessageId, UserName};
+use crate::domain::{Channel, MessageId, UserName};
 use crate::protocol::ChatMessage;
 
 /// A message as stored.
@@ -22,16 +22,22 @@ pub struct MessageRow {
 impl MessageRow {
     /// The message as clients see it. A row whose sender is not a valid
     /// name (written by something other than walkie) keeps its text but is
-    /// shown as from `unknown`.
-    pub fn into_message(self) -> ChatMessage {
+    /// shown as from `unknown`; a row whose room is not a valid channel
+    /// name is an error (it belongs to no room anyone can ask for).
+    pub fn into_message(self) -> QueryResult<ChatMessage> {
         let from = UserName::parse(self.sender).unwrap_or_else(|_| unknown_sender());
-        ChatMessage {
+        let room = Channel::parse(&self.room).map_err(|error| {
+            diesel::result::Error::DeserializationError(
+                format!("a stored message's room is not a channel name: {error}").into(),
+            )
+        })?;
+        Ok(ChatMessage {
             id: to_message_id(self.id),
-            room: self.room,
+            room,
             from,
             text: self.body,
             ts: self.created_at,
-        }
+        })
     }
 }
 

@@ -46,7 +46,7 @@ pub fn add_pending_mentions(
         .iter()
         .map(|recipient| NewPendingMentionRow {
             recipient: recipient.as_str(),
-            room: &message.room,
+            room: message.room.as_str(),
             message_id: to_stored_id(message.id),
             sender: message.from.as_str(),
             body: &message.text,
@@ -87,7 +87,10 @@ pub fn take_pending_mentions(
             body: row.body,
             created_at: String::new(),
         })
-        .map(MessageRow::into_message)
+        .filter_map(|row| {
+            let message = row.into_message();
+            message.map_err(|error| log::warn!("a kept mention was skipped: {error}")).ok()
+        })
         .collect())
 }
 

@@ -11,7 +11,7 @@ use diesel::sqlite::SqliteConnection;
 use super::cursors;
 use super::models::{to_message_id, to_stored_id, MessageRow, NewMessageRow, NewRoomRow};
 use super::schema::{messages, rooms};
-use crate::domain::{MessageId, RoomName};
+use crate::domain::{Conversation, IdempotencyKey, MessageId, RoomName};
 use crate::protocol::ChatMessage;
 use crate::store::{
     Appended, Batch, Committed, CursorKind, CursorOutcome, NewMessage, Page, PageQuery, RoomRecord,
@@ -71,7 +71,7 @@ pub fn commit(
             }
             for (slot, cursor) in cursors.iter_mut().zip(&batch.cursors) {
                 if cursor.kind == pass {
-                    let latest_id = latest.peek(conn, &cursor.channel)?;
+                    let latest_id = latest.peek(conn, cursor.channel.as_str())?;
                     *slot = Some(cursors::apply(conn, cursor, latest_id)?);
                 }
             }
@@ -117,7 +117,9 @@ impl Latest<'_> {
 }
 
 /// Stores one message unless its sender already stored one with the same
-/// idempotency key: the unique index says so, and the stored one answers.
+/// idempotency key: the insert then does nothing (`ON CONFLICT DO
+/// NOTHING`, which every backend words the same way), and the stored one
+/// answers.
 fn append(
     conn: &mut SqliteConnection,
     latest: &mut Latest<'_>,
@@ -126,51 +128,65 @@ fn append(
 ) -> QueryResult<Appended> {
     let channel = message.channel.as_str();
     let id = latest.get(conn, channel, now)? + 1;
+    let key = message.idempotency_key.as_ref().map(IdempotencyKey::as_str);
     let inserted = diesel::insert_into(messages::table)
         .values(&NewMessageRow {
             room: channel,
             id: to_stored_id(id),
             sender: message.from.as_str(),
-            body: &message.text,
+            body: message.text.as_str(),
             created_at: now,
-            idempotency_key: message.idempotency_key.as_deref(),
+            idempotency_key: key,
         })
-        .execute(conn);
-    match (inserted, &message.idempotency_key) {
-        (Ok(_), _) => {}
-        // Only the idempotency index names the key column; a clash on the
-        // primary key is a real error.
-        (Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info)), Some(key))
-            if info.message().contains("idempotency_key") =>
-        {
-            let existing = messages::table
-                .filter(messages::sender.eq(message.from.as_str()))
-                .filter(messages::idempotency_key.eq(key))
-                .select(MessageRow::as_select())
-                .first(conn)?
-                .into_message();
-            return Ok(if existing.room == message.channel && existing.text == message.text {
-                Appended::Duplicate(existing)
-            } else {
-                Appended::Conflict
-            });
-        }
-        (Err(error), _) => return Err(error),
+        .on_conflict_do_nothing()
+        .execute(conn)?;
+    if inserted == 0 {
+        return resent(conn, message, id);
     }
     latest.advanced.insert(channel.to_owned(), id);
     Ok(Appended::Stored(ChatMessage {
         id,
         room: message.channel.clone(),
         from: message.from.clone(),
-        text: message.text.clone(),
+        text: message.text.as_str().to_owned(),
         ts: now.to_owned(),
     }))
+}
+
+/// What an insert that did nothing means: the sender's earlier message
+/// with the same key answers, as a duplicate when it has the same room
+/// and text, else as a conflict. Without such a message the clash was on
+/// `id`, which the single writer never reuses: an error, not a resend.
+fn resent(
+    conn: &mut SqliteConnection,
+    message: &NewMessage,
+    id: MessageId,
+) -> QueryResult<Appended> {
+    let existing = match &message.idempotency_key {
+        Some(key) => messages::table
+            .filter(messages::sender.eq(message.from.as_str()))
+            .filter(messages::idempotency_key.eq(key.as_str()))
+            .select(MessageRow::as_select())
+            .first(conn)
+            .optional()?,
+        None => None,
+    };
+    let Some(existing) = existing else {
+        let clash = format!("message {id} of {} is stored already", message.channel);
+        return Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, Box::new(clash)));
+    };
+    let existing = existing.into_message()?;
+    Ok(if existing.room == message.channel && existing.text == message.text.as_str() {
+        Appended::Duplicate(existing)
+    } else {
+        Appended::Conflict
+    })
 }
 
 /// One page of a channel's history; see [`PageQuery`].
 pub fn page(conn: &mut SqliteConnection, query: &PageQuery) -> QueryResult<Page> {
     let mut select = messages::table
-        .filter(messages::room.eq(&query.channel))
+        .filter(messages::room.eq(query.channel.as_str()))
         .select(MessageRow::as_select())
         .into_boxed();
     if let Some(upto) = query.upto {
@@ -193,7 +209,7 @@ pub fn page(conn: &mut SqliteConnection, query: &PageQuery) -> QueryResult<Page>
     if !oldest_first {
         rows.reverse();
     }
-    let messages = rows.into_iter().map(MessageRow::into_message).collect();
+    let messages = rows.into_iter().map(MessageRow::into_message).collect::<QueryResult<_>>()?;
     Ok(Page { messages, more })
 }
 
@@ -204,7 +220,7 @@ pub fn rooms(conn: &mut SqliteConnection) -> QueryResult<Vec<RoomRecord>> {
         .select(max(messages::id))
         .single_value();
     let rows: Vec<(String, Option<i64>)> = rooms::table
-        .filter(rooms::name.not_like("@%"))
+        .filter(rooms::name.not_like(Conversation::LIKE_PATTERN))
         .select((rooms::name, latest))
         .order(rooms::name.asc())
         .load(conn)?;
@@ -220,8 +236,12 @@ pub fn rooms(conn: &mut SqliteConnection) -> QueryResult<Vec<RoomRecord>> {
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
-    use crate::domain::UserName;
+    use crate::domain::{Channel, Text, UserName};
     use crate::store::NewMessage;
+
+    pub(crate) fn channel(name: &str) -> Channel {
+        Channel::parse(name).unwrap()
+    }
 
     pub(crate) fn database() -> (tempfile::TempDir, super::super::DbPool) {
         let dir = tempfile::TempDir::new().unwrap();
@@ -232,9 +252,9 @@ pub(super) mod tests {
 
     fn message(channel: &str, text: &str) -> NewMessage {
         NewMessage {
-            channel: channel.into(),
+            channel: self::channel(channel),
             from: UserName::parse("alice").unwrap(),
-            text: text.into(),
+            text: Text::parse(text, 4000).unwrap(),
             idempotency_key: None,
         }
     }
@@ -273,7 +293,7 @@ pub(super) mod tests {
 
     fn state(conn: &mut SqliteConnection, reader: &str, channel: &str) -> Option<(u64, u64)> {
         let reader = UserName::parse(reader).unwrap();
-        let state = cursors::read_state(conn, &reader, channel).unwrap();
+        let state = cursors::read_state(conn, &reader, &self::channel(channel)).unwrap();
         state.map(|s| (s.last_read, s.unread))
     }
 
@@ -284,7 +304,7 @@ pub(super) mod tests {
         let mut cache = HashMap::new();
         let join = crate::store::CursorMove {
             reader: UserName::parse("alice").unwrap(),
-            channel: "a".into(),
+            channel: channel("a"),
             to: 0,
             kind: CursorKind::Start,
         };
@@ -311,7 +331,7 @@ pub(super) mod tests {
         commit(&mut conn, &mut cache, &Batch { rooms, messages, ..Batch::default() }).unwrap();
         let join = crate::store::CursorMove {
             reader: UserName::parse("alice").unwrap(),
-            channel: "a".into(),
+            channel: channel("a"),
             to: 0,
             kind: CursorKind::Start,
         };
@@ -328,7 +348,7 @@ pub(super) mod tests {
         let mut cache = HashMap::new();
         let join = |reader: &str| crate::store::CursorMove {
             reader: UserName::parse(reader).unwrap(),
-            channel: "a".into(),
+            channel: channel("a"),
             to: 0,
             kind: CursorKind::Start,
         };
@@ -341,14 +361,17 @@ pub(super) mod tests {
         commit(&mut conn, &mut cache, &Batch { messages, ..Batch::default() }).unwrap();
         let mut mentions = |reader: &str| {
             let reader = UserName::parse(reader).unwrap();
-            cursors::read_state(&mut conn, &reader, "a").unwrap().map(|s| (s.unread, s.mentions))
+            cursors::read_state(&mut conn, &reader, &channel("a"))
+                .unwrap()
+                .map(|s| (s.unread, s.mentions))
         };
         assert_eq!(mentions("bob"), Some((2, 2)));
         assert_eq!(mentions("carol"), Some((2, 1)));
         let direct = vec![from("alice", "@alice+bob", "@bob")];
         commit(&mut conn, &mut cache, &Batch { messages: direct, ..Batch::default() }).unwrap();
         let reader = UserName::parse("bob").unwrap();
-        let state = cursors::read_state(&mut conn, &reader, "@alice+bob").unwrap().unwrap();
+        let state =
+            cursors::read_state(&mut conn, &reader, &channel("@alice+bob")).unwrap().unwrap();
         assert_eq!((state.unread, state.mentions), (1, 0), "direct messages mention nobody");
     }
 
@@ -368,7 +391,7 @@ pub(super) mod tests {
         let (_dir, pool) = database();
         let mut conn = pool.get().unwrap();
         let keyed = |text: &str, key: &str| NewMessage {
-            idempotency_key: Some(key.into()),
+            idempotency_key: Some(IdempotencyKey::parse(key).unwrap()),
             ..message("r", text)
         };
         let keys = Batch {
@@ -425,7 +448,7 @@ pub(super) mod tests {
         let all: Vec<(&str, &str)> = texts.iter().map(|t| ("r", t.as_str())).collect();
         commit(&mut conn, &mut HashMap::new(), &batch(&all)).unwrap();
         let query = |since, before, upto, limit| PageQuery {
-            channel: "r".into(),
+            channel: channel("r"),
             since,
             before,
             upto,

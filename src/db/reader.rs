@@ -4,7 +4,7 @@ use actix::{Actor, Handler, Message, SyncContext};
 use diesel::connection::SimpleConnection;
 
 use super::{cursors, queries, DbPool};
-use crate::domain::UserName;
+use crate::domain::{Channel, UserName};
 use crate::store::{Page, PageQuery, ReadState, RoomRecord, StoreError};
 
 /// Reads one page of history. Sent by `SqliteStore::page`.
@@ -25,8 +25,8 @@ pub struct ListRooms;
 pub struct LoadReadState {
     /// Whose state.
     pub reader: UserName,
-    /// The room's or conversation's name.
-    pub channel: String,
+    /// The room or conversation.
+    pub channel: Channel,
 }
 
 /// Reads a user's read state everywhere. Sent by `SqliteStore::inbox`.

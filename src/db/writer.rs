@@ -97,16 +97,16 @@ impl Handler<Commit> for PersistenceActor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::UserName;
+    use crate::domain::{Channel, Text, UserName};
     use crate::store::{Appended, NewMessage};
     use actix::SyncArbiter;
 
     fn batch(text: &str) -> Batch {
         let from = UserName::parse("alice").unwrap();
         let messages = vec![NewMessage {
-            channel: "r".into(),
+            channel: Channel::parse("r").unwrap(),
             from,
-            text: text.into(),
+            text: Text::parse(text, 100).unwrap(),
             idempotency_key: None,
         }];
         Batch { messages, ..Batch::default() }
@@ -118,7 +118,10 @@ mod tests {
         let pool = super::super::open(&dir.path().join("t.db").to_string_lossy(), 2).unwrap();
         let writer = SyncArbiter::start(1, move || PersistenceActor {
             write: |conn, last_ids, batch| {
-                assert!(!batch.messages.iter().any(|m| m.text == "boom"), "injected fault");
+                assert!(
+                    !batch.messages.iter().any(|m| m.text.as_str() == "boom"),
+                    "injected fault"
+                );
                 queries::commit(conn, last_ids, batch)
             },
             ..PersistenceActor::new(pool.clone())

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::error::{bad_request, ApiError};
 use super::ws::bearer_token;
 use crate::chat::{GetStats, ListRooms, Post, RoomExists};
-use crate::domain::{IdempotencyKey, Limit, MessageId, RoomName, Text, UserName};
+use crate::domain::{Channel, IdempotencyKey, Limit, MessageId, RoomName, Text, UserName};
 use crate::error::ChatError;
 use crate::protocol::ChatMessage;
 use crate::store::PageQuery;
@@ -89,8 +89,8 @@ pub async fn messages(
             .and_then(|value| Limit::try_from(value).map_err(bad_request))?,
     };
     let room = existing_room(&walkie, room.into_inner()).await?;
-    let query =
-        PageQuery { channel: room.to_string(), since, before, upto: None, limit: limit.get() };
+    let channel = Channel::Room(room.clone());
+    let query = PageQuery { channel, since, before, upto: None, limit: limit.get() };
     let page = walkie.store().page(query).await?;
     Ok(HttpResponse::Ok().json(PageBody {
         room: room.as_str(),

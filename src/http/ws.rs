@@ -77,7 +77,8 @@ pub async fn upgrade(
 }
 
 /// The socket's bytes, with the client's EOF (its write side shut, maybe
-/// with no Close frame) as the end of the stream rather than an error.
+/// with no Close frame), or any other transport error, as the end of the
+/// stream rather than an error.
 ///
 /// actix-http reports that EOF as `PayloadError::Incomplete`, and
 /// actix-web-actors turns an error into a protocol error at once, before
@@ -85,6 +86,11 @@ pub async fn upgrade(
 /// `say` and shut its socket lost both. Ending the stream instead lets the
 /// decoder hand the session every complete frame first; an incomplete
 /// last frame is dropped, and the session stops as after a Close.
+///
+/// Other transport errors (a reset connection) end it the same way, after
+/// a log line. That also leaves the session one meaning for
+/// `ProtocolError::Io`: actix-web-actors' only other source of it is a
+/// text frame that is not UTF-8, which the session closes with 1007.
 struct EndAtEof(Option<web::Payload>);
 
 impl Stream for EndAtEof {
@@ -96,6 +102,11 @@ impl Stream for EndAtEof {
         };
         match Pin::new(payload).poll_next(cx) {
             Poll::Ready(Some(Err(PayloadError::Incomplete(_)))) | Poll::Ready(None) => {
+                self.0 = None;
+                Poll::Ready(None)
+            }
+            Poll::Ready(Some(Err(error))) => {
+                log::info!("a WebSocket's connection failed, ending its session: {error}");
                 self.0 = None;
                 Poll::Ready(None)
             }

@@ -46,13 +46,16 @@ impl WsSession {
             ClientCommand::Rooms {} => {
                 let request = self.chat.send(ListRooms);
                 self.reply(request, reference, ctx, |rooms, reference| {
-                    encode(&ServerEvent::Rooms { rooms: &rooms, reference })
+                    encode(&ServerEvent::Rooms { rooms: &rooms }.answering(reference))
                 });
             }
             ClientCommand::Who { room } => {
                 let request = self.chat.send(Who { room: room.clone() });
                 self.reply(request, reference, ctx, move |members, reference| {
-                    encode(&ServerEvent::Members { room: &room, members: &members, reference })
+                    encode(
+                        &ServerEvent::Members { room: &room, members: &members }
+                            .answering(reference),
+                    )
                 });
             }
             ClientCommand::Typing { room } => self.typing(room, reference, ctx),
@@ -83,7 +86,7 @@ impl WsSession {
         self.inbox.leave(Leave { session: self.id, room: room.clone() });
         self.send_frame(
             ctx,
-            encode(&ServerEvent::Left { room: &room, reference: reference.as_ref() }),
+            encode(&ServerEvent::Left { room: &room }.answering(reference.as_ref())),
         );
     }
 
@@ -99,7 +102,12 @@ impl WsSession {
 
     /// Whether `channel` is not someone else's conversation; if it is,
     /// answers `forbidden`.
-    fn check_own(&mut self, channel: &Channel, reference: Option<&Ref>, ctx: &mut Ctx) -> bool {
+    pub(super) fn check_own(
+        &mut self,
+        channel: &Channel,
+        reference: Option<&Ref>,
+        ctx: &mut Ctx,
+    ) -> bool {
         match channel {
             Channel::Direct(conversation) if !conversation.includes(&self.name) => {
                 let error =
@@ -137,8 +145,8 @@ impl WsSession {
                     })
                     .collect();
                 let reference = reference.as_ref();
-                let frame = ServerEvent::Inbox { conversations: &conversations, reference };
-                session.send_frame(ctx, encode(&frame));
+                let frame = ServerEvent::Inbox { conversations: &conversations };
+                session.send_frame(ctx, encode(&frame.answering(reference)));
             }
             Err(error) => {
                 log::error!("reading the inbox of {} failed: {error}", session.name);

@@ -7,15 +7,19 @@
 //! frames until `joined` is sent. Later `history` reads stop at the last id
 //! the session has passed on, for the same reason.
 
+use std::sync::Arc;
+
+use actix::prelude::*;
+use actix_web_actors::ws;
+use tokio::sync::oneshot;
+
 use super::WsSession;
 use crate::chat::{Join, JoinReply, Leave};
-use crate::domain::{Channel, Limit, MessageId, Ref, RoomName};
+use crate::domain::{Channel, Limit, MessageId, Ref, RoomName, UserName};
 use crate::error::ChatError;
 use crate::outbound::Delivery;
 use crate::protocol::{encode, ServerEvent};
-use crate::store::PageQuery;
-use actix::prelude::*;
-use actix_web_actors::ws;
+use crate::store::{MessageStore, Page, PageQuery};
 
 /// Where a session stands in one room.
 #[derive(Debug)]
@@ -74,65 +78,65 @@ impl WsSession {
             ));
             return self.send_error(ctx, &error, reference.as_ref());
         }
+        let generation = self.start_joining(&room);
+        let (reply, answer) = oneshot::channel();
+        self.inbox.join(Join { session: self.id, room: room.clone(), reply });
+        let request = JoinRequest { room: room.clone(), since, limit, reader: self.name.clone() };
+        let loaded = request.load(self.store.clone(), answer);
+        ctx.spawn(loaded.into_actor(self).map(move |result, session, ctx| {
+            session.finish_join(room, generation, result, reference, ctx)
+        }));
+    }
+
+    /// Marks `room` as joining (keeping what the session held or where it
+    /// stood in it); returns the join's generation.
+    fn start_joining(&mut self, room: &RoomName) -> u64 {
         self.join_generation += 1;
         let generation = self.join_generation;
-        let (previous, held) = match self.rooms.remove(&room) {
+        let (previous, held) = match self.rooms.remove(room) {
             Some(RoomState::Joined { last_id }) => (Some(last_id), Vec::new()),
             Some(RoomState::Joining { held, previous, .. }) => (previous, held),
             None => (None, Vec::new()),
         };
         self.rooms.insert(room.clone(), RoomState::Joining { generation, held, previous });
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        self.inbox.join(Join { session: self.id, room: room.clone(), reply });
-        let store = self.store.clone();
-        let channel = room.to_string();
-        let (reader, room_key) = (self.name.clone(), room.to_string());
-        let loaded = async move {
-            let JoinReply { members, last_id } = answer.await.map_err(|_| {
-                log::error!("the chat server dropped a join without answering");
-                ChatError::Internal
-            })??;
-            let query =
-                PageQuery { channel, since, before: None, upto: Some(last_id), limit: limit.get() };
-            let page = store.page(query).await;
-            let state = store.read_state(reader, room_key).await;
-            let (page, state) = page.and_then(|page| Ok((page, state?))).map_err(|error| {
-                log::error!("reading history for a join failed: {error}");
-                ChatError::Internal
-            })?;
-            // No cursor yet: this is the user's first join, and their cursor
-            // starts at the latest message.
-            let (last_read, unread) = state.map_or((last_id, 0), |s| (s.last_read, s.unread));
-            Ok::<_, ChatError>((members, last_id, page, last_read, unread))
-        };
-        ctx.spawn(loaded.into_actor(self).map(move |result, session, ctx| {
-            let current = matches!(
-                session.rooms.get(&room),
-                Some(RoomState::Joining { generation: g, .. }) if *g == generation
-            );
-            if !current {
-                return; // a later join or a leave took over
+        generation
+    }
+
+    /// Answers a join with `joined` (or the error), unless a later join or
+    /// a leave of the room took over meanwhile.
+    fn finish_join(
+        &mut self,
+        room: RoomName,
+        generation: u64,
+        result: Result<Loaded, ChatError>,
+        reference: Option<Ref>,
+        ctx: &mut Ctx,
+    ) {
+        let current = matches!(
+            self.rooms.get(&room),
+            Some(RoomState::Joining { generation: g, .. }) if *g == generation
+        );
+        if !current {
+            return;
+        }
+        match result {
+            Ok(Loaded { members, upto, page, last_read, unread }) => {
+                let joined = ServerEvent::Joined {
+                    room: &room,
+                    members: &members,
+                    history: &page.messages,
+                    more: page.more,
+                    last_read,
+                    unread,
+                };
+                self.send_frame(ctx, encode(&joined.answering(reference.as_ref())));
+                self.settle(room, Some(upto), ctx);
             }
-            match result {
-                Ok((members, upto, page, last_read, unread)) => {
-                    let joined = ServerEvent::Joined {
-                        room: &room,
-                        members: &members,
-                        history: &page.messages,
-                        more: page.more,
-                        last_read,
-                        unread,
-                        reference: reference.as_ref(),
-                    };
-                    session.send_frame(ctx, encode(&joined));
-                    session.settle(room, Some(upto), ctx);
-                }
-                Err(error) => {
-                    session.send_error(ctx, &error, reference.as_ref());
-                    session.settle(room, None, ctx);
-                }
+            Err(error) => {
+                self.send_error(ctx, &error, reference.as_ref());
+                self.settle(room, None, ctx);
             }
-        }));
+        }
     }
 
     /// Ends a join: the session is in the room up to `upto` (or where it was
@@ -174,32 +178,75 @@ impl WsSession {
                     return self.send_error(ctx, &error, reference.as_ref());
                 }
             },
-            Channel::Direct(conversation) => {
-                if !conversation.includes(&self.name) {
-                    let error =
-                        ChatError::Forbidden(format!("{conversation} is not your conversation"));
-                    return self.send_error(ctx, &error, reference.as_ref());
-                }
-                None
-            }
+            Channel::Direct(_) if !self.check_own(&channel, reference.as_ref(), ctx) => return,
+            Channel::Direct(_) => None,
         };
-        let key = channel.key();
-        let query = PageQuery { channel: key.clone(), since, before, upto, limit: limit.get() };
+        let query = PageQuery { channel: channel.clone(), since, before, upto, limit: limit.get() };
         let page = self.store.page(query);
         ctx.spawn(page.into_actor(self).map(move |result, session, ctx| match result {
             Ok(page) => {
                 let frame = ServerEvent::History {
-                    room: &key,
+                    room: channel.as_str(),
                     messages: &page.messages,
                     more: page.more,
-                    reference: reference.as_ref(),
                 };
-                session.send_frame(ctx, encode(&frame));
+                session.send_frame(ctx, encode(&frame.answering(reference.as_ref())));
             }
             Err(error) => {
-                log::error!("reading history of {key} failed: {error}");
+                log::error!("reading history of {channel} failed: {error}");
                 session.send_error(ctx, &ChatError::Internal, reference.as_ref());
             }
         }));
+    }
+}
+
+/// A join's reads, done off the session: the `ChatServer`'s answer, then
+/// the history up to the id it gave, and the user's read state.
+struct JoinRequest {
+    room: RoomName,
+    since: Option<MessageId>,
+    limit: Limit,
+    reader: UserName,
+}
+
+/// What `joined` is made of.
+struct Loaded {
+    /// `joined.members`.
+    members: Vec<UserName>,
+    /// The last id the `ChatServer` delivered in the room: history ends here.
+    upto: MessageId,
+    page: Page,
+    last_read: MessageId,
+    unread: u64,
+}
+
+impl JoinRequest {
+    async fn load(
+        self,
+        store: Arc<dyn MessageStore>,
+        answer: oneshot::Receiver<Result<JoinReply, ChatError>>,
+    ) -> Result<Loaded, ChatError> {
+        let JoinReply { members, last_id } = answer.await.map_err(|_| {
+            log::error!("the chat server dropped a join without answering");
+            ChatError::Internal
+        })??;
+        let channel = Channel::Room(self.room);
+        let query = PageQuery {
+            channel: channel.clone(),
+            since: self.since,
+            before: None,
+            upto: Some(last_id),
+            limit: self.limit.get(),
+        };
+        let page = store.page(query).await;
+        let state = store.read_state(self.reader, channel).await;
+        let (page, state) = page.and_then(|page| Ok((page, state?))).map_err(|error| {
+            log::error!("reading history for a join failed: {error}");
+            ChatError::Internal
+        })?;
+        // No cursor yet: this is the user's first join, and their cursor
+        // starts at the latest message.
+        let (last_read, unread) = state.map_or((last_id, 0), |s| (s.last_read, s.unread));
+        Ok(Loaded { members, upto: last_id, page, last_read, unread })
     }
 }

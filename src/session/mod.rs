@@ -305,9 +305,10 @@ impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
             Err(ws::ProtocolError::Overflow) => {
                 return self.close(ctx, ws::CloseCode::Size, "message too big");
             }
-            // actix-web-actors reports a text frame that is not UTF-8 as an
-            // I/O error carrying `Utf8Error`'s text.
-            Err(ws::ProtocolError::Io(error)) if error.to_string().contains("utf-8") => {
+            // The socket's stream (`http::ws`) ends at every transport
+            // error, so the only I/O error left is actix-web-actors'
+            // report of a text frame that is not UTF-8.
+            Err(ws::ProtocolError::Io(_)) => {
                 return self.close(ctx, ws::CloseCode::Invalid, "text frame is not valid UTF-8");
             }
             Err(error) => {
