@@ -46,9 +46,7 @@ impl Application {
         })
         .on_connect(move |connection, _| abort_stalled_sockets(connection, user_timeout))
         // Frames are small and must leave at once: with Nagle's algorithm a
-        // frame written while the previous one is unacknowledged waits for
-        // the client's delayed ACK, up to 40 ms (measured: a p99 of 45 ms
-        // at any load; docs/performance.md).
+        // frame waits for the client's delayed ACK (docs/performance.md, item 4).
         .tcp_nodelay(true)
         .disable_signals()
         .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS);

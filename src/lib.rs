@@ -19,14 +19,18 @@
 //! | [`domain`] | validated values: names, rooms, texts, ids |
 //! | [`protocol`] | client commands and server frames as serde types |
 //! | [`error`] | client-facing errors and their codes, in one place |
-//! | [`session`] | [`WsSession`], one per socket |
-//! | [`chat`] | [`ChatServer`] and its messages, membership, group commit, the command inbox |
-//! | [`store`] | [`store::MessageStore`], the narrow interface to history |
-//! | [`db`] | SQLite: pool, migrations, the writer and reader actors |
-//! | [`mentions`] | who a message mentions (`@name`) |
-//! | [`notify`] | the mention worker |
 //! | [`http`] | the route table and its handlers |
+//! | [`session`] | [`WsSession`], one per socket |
+//! | [`outbound`] | what the `ChatServer` sends a session, and the queue it goes through |
+//! | [`chat`] | [`ChatServer`] and its messages, membership, group commit, the command inbox |
+//! | [`notify`] | the mention worker |
+//! | [`store`] | [`store::MessageStore`] and [`store::PendingMentions`], the interfaces to storage |
+//! | [`db`] | SQLite through diesel: pool, migrations, the writer and reader actors |
+//! | [`mentions`] | who a message mentions (`@name`) |
 //! | [`metrics`] | what `/metrics` exports |
+//!
+//! Imports run one way: `http` -> `session` -> `chat` -> `store` <- `db`
+//! (docs/architecture.md has the picture and the path of one message).
 //!
 //! # Embedding
 //!

@@ -9,10 +9,9 @@ use walkie::config::{Database, Secret};
 use walkie::domain::UserName;
 use walkie::{Application, Config};
 
-/// jemalloc instead of the system allocator: the delivery path allocates
-/// and frees small buffers across threads at a high rate, and jemalloc did
-/// that with ~10 % less CPU in the rooms workload at the same memory per
-/// connection (docs/performance.md). Embedding apps choose their own.
+/// jemalloc: the delivery path allocates and frees small buffers across
+/// threads, which it does with less CPU than the system allocator
+/// (docs/performance.md, item 6). Embedding apps choose their own.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

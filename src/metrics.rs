@@ -42,6 +42,8 @@ pub struct Metrics {
 
 impl Metrics {
     /// Every metric, registered in a fresh registry under the `walkie_` prefix.
+    ///
+    /// Long because it is a list: one line (name and help) per metric.
     pub fn new() -> Result<Self, prometheus::Error> {
         let registry = Registry::new_custom(Some("walkie".into()), None)?;
         let gauge = |name: &str, help: &str| -> Result<IntGauge, prometheus::Error> {

@@ -1,9 +1,11 @@
 //! The narrow interface to stored messages: [`MessageStore`].
 //!
 //! Sessions, the `ChatServer` and the HTTP routes store and read messages
-//! only through this trait, never through a database handle, so a second
-//! backend (Postgres for several nodes) is a new implementation of it and
-//! nothing else. [`crate::db::SqliteStore`] is the one walkie ships.
+//! only through this trait, and the notification worker keeps mentions
+//! through [`PendingMentions`]; nothing outside `db` holds a database
+//! handle or names a database crate. A second backend (Postgres for
+//! several nodes) implements both traits and is opened by `db::start`.
+//! [`crate::db::SqliteStore`] is the one walkie ships.
 //!
 //! Every method returns a future: callers inside actors run it with
 //! `ctx.spawn`, so no actor ever blocks on the disk.

@@ -44,11 +44,10 @@ impl ChatServer {
     }
 }
 
-impl Handler<Connect> for ChatServer {
-    type Result = ();
-
-    fn handle(&mut self, message: Connect, _: &mut Context<Self>) {
-        let Connect { session, name, handle } = message;
+impl ChatServer {
+    /// A new session: known by name from now on; see [`Connect`].
+    fn connect(&mut self, connect: Connect) {
+        let Connect { session, name, handle } = connect;
         if !matches!(self.lifecycle, Lifecycle::Running) {
             return handle.close(CloseReason::ShuttingDown);
         }
@@ -83,6 +82,7 @@ impl ChatServer {
     /// caller flushes).
     pub(super) fn take_command(&mut self, command: Command) {
         match command {
+            Command::Connect(connect) => self.connect(connect),
             Command::Join(join) => {
                 let Join { session, room, reply } = join;
                 // ignore: the session may have gone; it is in the room all the same.
@@ -153,6 +153,7 @@ impl Handler<Read> for ChatServer {
     type Result = ();
 
     fn handle(&mut self, message: Read, ctx: &mut Context<Self>) {
+        self.flush(ctx); // the session's earlier commands first (see `inbox`)
         let Read { session, channel, id, reference } = message;
         let Some(reader) = self.registry.name_of(session).cloned() else {
             return;
@@ -169,7 +170,8 @@ impl Handler<Read> for ChatServer {
 impl Handler<Typing> for ChatServer {
     type Result = ();
 
-    fn handle(&mut self, message: Typing, _: &mut Context<Self>) {
+    fn handle(&mut self, message: Typing, ctx: &mut Context<Self>) {
+        self.flush(ctx); // the session's earlier commands first (see `inbox`)
         let Some(from) = self.registry.name_of(message.session).cloned() else {
             return;
         };
@@ -194,7 +196,8 @@ impl Handler<Typing> for ChatServer {
 impl Handler<ListRooms> for ChatServer {
     type Result = MessageResult<ListRooms>;
 
-    fn handle(&mut self, _: ListRooms, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, _: ListRooms, ctx: &mut Context<Self>) -> Self::Result {
+        self.flush(ctx); // the asking session's earlier joins first (see `inbox`)
         MessageResult(self.registry.summaries())
     }
 }
@@ -202,7 +205,8 @@ impl Handler<ListRooms> for ChatServer {
 impl Handler<Who> for ChatServer {
     type Result = MessageResult<Who>;
 
-    fn handle(&mut self, message: Who, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, message: Who, ctx: &mut Context<Self>) -> Self::Result {
+        self.flush(ctx); // the asking session's earlier joins first (see `inbox`)
         let members = self.registry.room(&message.room).map(|room| room.member_names());
         MessageResult(members.unwrap_or_default())
     }

@@ -1,7 +1,7 @@
-//! [`Inbox`]: a session's `join`, `say` and `leave` on their way to the
-//! [`ChatServer`], in the order the session sent them.
+//! [`Inbox`]: a session's `Connect`, `join`, `say` and `leave` on their
+//! way to the [`ChatServer`], in the order the session sent them.
 //!
-//! Why one queue for the three: a client may pipeline `join` and `say` and
+//! Why one queue for them: a client may pipeline `join` and `say` and
 //! close at once (a script, `printf ... | websocat`). When the `join` went
 //! through the server's mailbox and the `say` through this queue, the
 //! server could take the `say` first (at the end of a commit) and answer
@@ -9,26 +9,22 @@
 //! queue keeps a session's commands in its order; the server takes them
 //! all, in that order, every time it looks.
 //!
-//! Why not the mailbox for all of them: sessions and the `ChatServer` run
-//! on different threads, and a message to a parked thread wakes it, an
-//! eventfd write and a task switch per `say` (the cost is measured in
-//! docs/performance.md). A `say` wakes the server only when the server is
-//! not going to look anyway: while a batch is being committed, or during
-//! the pause before the next one, the server takes what waits here into
-//! its next batch by itself. A `join` or `leave` always wakes it: the
-//! session waits for a join's answer, and the wake-up, in the server's
-//! mailbox, puts the membership change ahead of the session's later
-//! mailbox requests (`rooms`, `who`, `typing`).
+//! Why not the mailbox for all of them: a mailbox message to the server's
+//! parked thread wakes it, once per `say` (docs/performance.md, item 7).
+//! A `say` wakes the server only when it is not going to look anyway:
+//! during a commit or the pause before the next one, it takes what waits
+//! here by itself. A `Connect`, `join` or `leave` always wakes it: the
+//! session's next commands depend on it.
 //!
-//! What goes through the mailbox instead (`Disconnect`, `Quiesced`) makes
-//! the server empty the inbox first, so it never overtakes a session's
-//! earlier commands either.
+//! What a session sends through the mailbox instead (`read`, `typing`,
+//! `rooms`, `who`, `Disconnect`, `Quiesced`) makes the server take this
+//! inbox first, so it never overtakes the session's earlier commands.
 
 use std::sync::{Mutex, MutexGuard};
 
 use actix::prelude::*;
 
-use super::messages::{Join, Leave, Say};
+use super::messages::{Connect, Join, Leave, Say};
 use super::ChatServer;
 
 /// Tells the server that commands wait in its [`Inbox`].
@@ -39,6 +35,8 @@ pub struct CommandsWaiting;
 /// A session's command that must keep its place among the session's others.
 #[derive(Debug)]
 pub enum Command {
+    /// A new session, before anything it sends.
+    Connect(Connect),
     /// `join`; the answer goes back through the `Join`'s channel.
     Join(Join),
     /// `say` or `direct`.
@@ -66,6 +64,12 @@ impl Inbox {
     /// An empty inbox for the server at `server`.
     pub fn new(server: Addr<ChatServer>) -> Self {
         Self { state: Mutex::new(Waiting::default()), server }
+    }
+
+    /// Queues a new session's `Connect` and wakes the server: the session's
+    /// commands that follow need it known.
+    pub fn connect(&self, connect: Connect) {
+        self.push(Command::Connect(connect), true);
     }
 
     /// Queues `say` for the server, waking it unless it is watching.

@@ -17,12 +17,13 @@ use crate::error::ChatError;
 use crate::outbound::SessionHandle;
 use crate::protocol::RoomSummary;
 
-/// A new connection. Sent by a session as it starts.
+/// A new connection. Sent by a session as it starts, through the inbox,
+/// ahead of its commands.
 ///
 /// The server answers with `SessionEvent::PendingMentions` (empty when
-/// there are none), after which the session may send its other frames.
-#[derive(Debug, Message)]
-#[rtype(result = "()")]
+/// there are none), until which the session holds back what it sends
+/// its client after `welcome`.
+#[derive(Debug)]
 pub struct Connect {
     /// The new connection's id, as sent in its `welcome`.
     pub session: SessionId,

@@ -2,16 +2,22 @@
 //! membership, and the delivery of every message.
 //!
 //! ```text
-//! browser --ws--> WsSession --Join/Say/Leave/Typing--> ChatServer --append--> MessageStore
-//!                           (Join/Say/Leave through the Inbox)
-//!                                                                              (PersistenceActor,
-//! browser <-text- WsSession <----SessionEvent--------- ChatServer <--stored--- SyncArbiter)
-//!                                                          |  ^
-//!                                   FindMentions/KeepMention  |  RouteMentions
-//!                                                          v  |
-//!                                                   NotificationActor (SyncArbiter)
+//! browser --ws--> WsSession --Connect/Join/Say/Leave (Inbox)--> ChatServer --commit--> MessageStore
+//!                           --Read/Typing/ListRooms/Who------>             (PersistenceActor,
+//! browser <-text- WsSession <--frames in its OutboundQueue----- ChatServer <--Committed-- SyncArbiter)
+//!                                                                  |   ^
+//!                                   FindMentions/KeepMentions/     |   |  the mentions found
+//!                                   TakePendingMentions            v   |
+//!                                                       NotificationActor (SyncArbiter)
 //! HTTP POST --Post--> ChatServer (same path as a session's say)
 //! ```
+//!
+//! Files: `server.rs` (state, group commit, shutdown), `handlers.rs` (one
+//! handler per message), `committed.rs` (answering a commit), `delivery.rs`
+//! (sending frames, evicting slow sessions), `rooms.rs` (membership as
+//! plain data), `outbox.rs` (what waits for the writer), `inbox.rs`
+//! (sessions' ordered commands). docs/architecture.md has the whole path of
+//! one message.
 //!
 //! The `ChatServer` is the one place that publishes to a room: sessions and
 //! HTTP routes send it messages and never deliver to each other. Several

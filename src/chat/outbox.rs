@@ -7,13 +7,9 @@
 //! when idle, a message is committed alone and at once. One batch in flight
 //! at a time also keeps ids in the order the server delivers them.
 //!
-//! Batches also start at most once per [`COMMIT_INTERVAL`]. On a busy core
-//! the writer shares the CPU with everyone else: without the pause it
-//! committed as fast as it could, a few messages at a time, and each
-//! commit's fixed cost (transaction, WAL write, fsync: ~150 us of CPU)
-//! left less CPU for the sessions, which kept the batches small. Measured
-//! in `docs/performance.md`: rooms of 10 saturated at 20k messages/s with
-//! batches of ~4 messages.
+//! Batches also start at most once per [`COMMIT_INTERVAL`]: each commit
+//! has a fixed CPU cost, and on a busy core committing a few messages at a
+//! time took that CPU from the sessions (docs/performance.md, item 5).
 
 use std::time::{Duration, Instant};
 

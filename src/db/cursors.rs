@@ -94,11 +94,9 @@ pub fn follow_own_messages(conn: &mut SqliteConnection, stored: &[Appended]) -> 
 
 /// Moves a cursor forward to `at`, if it exists and is behind.
 ///
-/// Written as a query type of its own so that diesel keeps it prepared:
-/// diesel marks its `update` statements (and `sql_query`) unsafe to cache
-/// and prepares them again on every call, which was 6 % of the core in
-/// the rooms benchmark
-/// (docs/performance.md), and this one runs for nearly every message.
+/// A query type of its own so that diesel keeps it prepared (diesel
+/// prepares `update` and `sql_query` again on every call): it runs for
+/// nearly every message (docs/performance.md, item 9).
 struct Advance<'a> {
     reader: &'a str,
     room: &'a str,

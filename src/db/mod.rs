@@ -154,14 +154,10 @@ const CHECKPOINT_PAGES: u32 = 10_000;
 ///   acknowledged message survives a crash of the machine, not only of
 ///   the process.
 /// - `foreign_keys`: SQLite leaves them off unless asked.
-/// - `wal_autocheckpoint`: the writer copies the WAL back into the database
-///   every [`CHECKPOINT_PAGES`] pages rather than SQLite's 1,000. A
-///   checkpoint writes each page it finds once and syncs the database file,
-///   so a longer WAL folds many commits to the same busy pages into one
-///   write: with 500 busy rooms a batch took 35 % less time
-///   (`cargo bench -- batch_insert_rooms`, docs/performance.md). The cost
-///   is a WAL file of ~40 MB, reused rather than regrown (more while a long
-///   read holds an old snapshot: checkpoints are passive).
+/// - `wal_autocheckpoint`: every [`CHECKPOINT_PAGES`] pages rather than
+///   SQLite's 1,000, so one checkpoint folds many commits to the same busy
+///   pages into one write (docs/performance.md, item 10). The cost is a
+///   WAL file of ~40 MB, reused rather than regrown.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionSettings;
 

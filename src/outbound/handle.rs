@@ -3,8 +3,8 @@
 //!
 //! Why a queue of our own rather than one actix message per frame: the
 //! `ChatServer` and the sessions run on different threads, and a broadcast
-//! to a room of 1000 is 1000 frames. One mailbox message per frame cost an
-//! allocation each and mailbox contention (docs/performance.md). Frames go
+//! to a room of 1000 is 1000 frames: a mailbox message each costs an
+//! allocation and contention (docs/performance.md, item 1). Frames go
 //! into this queue and the session is woken once ([`SessionEvent::Wake`])
 //! however many pile up before it runs; it takes them all at once and
 //! hands them to its socket in one write.

@@ -5,7 +5,7 @@ use actix_web_actors::ws;
 
 use super::WsSession;
 use crate::chat::{Leave, ListRooms, Read, Say, Typing, Who};
-use crate::domain::{Channel, Conversation, IdempotencyKey, Ref, RoomName, Text};
+use crate::domain::{Channel, Conversation, IdempotencyKey, MessageId, Ref, RoomName, Text};
 use crate::error::ChatError;
 use crate::protocol::{decode, encode, ClientCommand, Frame, InboxEntry, ServerEvent};
 
@@ -24,6 +24,8 @@ impl WsSession {
         }
     }
 
+    /// One arm per client command: a new command adds its arm and its
+    /// method here (docs/architecture.md, "Adding a command").
     fn dispatch(&mut self, frame: Frame, ctx: &mut Ctx) {
         let Frame { reference, command } = frame;
         match command {
@@ -43,29 +45,35 @@ impl WsSession {
             ClientCommand::History { room, before, since, limit } => {
                 self.history(room, since, before, limit.unwrap_or_default(), reference, ctx)
             }
-            ClientCommand::Rooms {} => {
-                let request = self.chat.send(ListRooms);
-                self.reply(request, reference, ctx, |rooms, reference| {
-                    encode(&ServerEvent::Rooms { rooms: &rooms }.answering(reference))
-                });
-            }
-            ClientCommand::Who { room } => {
-                let request = self.chat.send(Who { room: room.clone() });
-                self.reply(request, reference, ctx, move |members, reference| {
-                    encode(
-                        &ServerEvent::Members { room: &room, members: &members }
-                            .answering(reference),
-                    )
-                });
-            }
+            ClientCommand::Rooms {} => self.rooms(reference, ctx),
+            ClientCommand::Who { room } => self.who(room, reference, ctx),
             ClientCommand::Typing { room } => self.typing(room, reference, ctx),
-            ClientCommand::Read { room, id } => {
-                if self.check_own(&room, reference.as_ref(), ctx) {
-                    let read = Read { session: self.id, channel: room, id, reference };
-                    self.chat.do_send(read);
-                }
-            }
+            ClientCommand::Read { room, id } => self.read(room, id, reference, ctx),
             ClientCommand::Inbox {} => self.inbox(reference, ctx),
+        }
+    }
+
+    /// `rooms`: every room with its member count.
+    fn rooms(&mut self, reference: Option<Ref>, ctx: &mut Ctx) {
+        let request = self.chat.send(ListRooms);
+        self.reply(request, reference, ctx, |rooms, reference| {
+            encode(&ServerEvent::Rooms { rooms: &rooms }.answering(reference))
+        });
+    }
+
+    /// `who`: a room's members, joined or not.
+    fn who(&mut self, room: RoomName, reference: Option<Ref>, ctx: &mut Ctx) {
+        let request = self.chat.send(Who { room: room.clone() });
+        self.reply(request, reference, ctx, move |members, reference| {
+            let frame = ServerEvent::Members { room: &room, members: &members };
+            encode(&frame.answering(reference))
+        });
+    }
+
+    /// `read`: moves the user's cursor; the `ChatServer` answers once stored.
+    fn read(&mut self, channel: Channel, id: MessageId, reference: Option<Ref>, ctx: &mut Ctx) {
+        if self.check_own(&channel, reference.as_ref(), ctx) {
+            self.chat.do_send(Read { session: self.id, channel, id, reference });
         }
     }
 

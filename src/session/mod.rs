@@ -12,9 +12,14 @@
 //!
 //! Besides `http::ws`, which hands it the socket, this is the only module
 //! that knows actix-web-actors.
+//!
+//! Files: `frames.rs` reads the socket (fragments, flood control, protocol
+//! errors), `commands.rs` has one method per client command, `joining.rs`
+//! joins rooms and reads history, `flood.rs` is the token bucket.
 
 mod commands;
 mod flood;
+mod frames;
 mod joining;
 
 use std::collections::HashMap;
@@ -22,9 +27,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix::prelude::*;
-use actix_http::ws::Item;
 use actix_web_actors::ws;
-use bytes::{Bytes, BytesMut};
 use bytestring::ByteString;
 
 use crate::access::ConnectionPermit;
@@ -34,11 +37,12 @@ use crate::domain::{Ref, RoomName, SessionId, UserName};
 use crate::error::ChatError;
 use crate::metrics::Metrics;
 use crate::outbound::{CloseReason, Delivery, OutboundQueue, SessionEvent, SessionHandle};
-use crate::protocol::{decode, encode, ServerEvent};
+use crate::protocol::{encode, ServerEvent};
 use crate::store::MessageStore;
 use crate::Walkie;
 
-use flood::{FloodControl, Verdict};
+use flood::FloodControl;
+use frames::Fragments;
 use joining::RoomState;
 
 /// Largest buffer (in frames) a session keeps between wake-ups.
@@ -46,12 +50,6 @@ const SPARE_CAPACITY: usize = 64;
 
 /// The `server` field of `welcome`.
 pub const SERVER_NAME: &str = concat!("walkie/", env!("CARGO_PKG_VERSION"));
-
-/// A message being received in fragments.
-struct Fragments {
-    text: bool,
-    data: BytesMut,
-}
 
 /// One WebSocket connection; see the module doc.
 pub struct WsSession {
@@ -159,83 +157,6 @@ impl WsSession {
             }
         });
     }
-
-    /// Adds a fragment; returns the whole message once the last one came.
-    fn reassemble(
-        &mut self,
-        item: Item,
-        ctx: &mut ws::WebsocketContext<Self>,
-    ) -> Option<(bool, Bytes)> {
-        let (first, data, last) = match item {
-            Item::FirstText(data) => (Some(true), data, false),
-            Item::FirstBinary(data) => (Some(false), data, false),
-            Item::Continue(data) => (None, data, false),
-            Item::Last(data) => (None, data, true),
-        };
-        if let Some(text) = first {
-            self.fragments = Some(Fragments { text, data: BytesMut::new() });
-        }
-        let Some(fragments) = self.fragments.as_mut() else {
-            self.close(ctx, ws::CloseCode::Protocol, "continuation without a first fragment");
-            return None;
-        };
-        if fragments.data.len() + data.len() > self.limits.max_frame_bytes {
-            self.close(ctx, ws::CloseCode::Size, "message too big");
-            return None;
-        }
-        fragments.data.extend_from_slice(&data);
-        if !last {
-            return None;
-        }
-        let whole = self.fragments.take()?;
-        Some((whole.text, whole.data.freeze()))
-    }
-
-    /// Applies flood control to one complete message; `false` when it must
-    /// not be acted on (it was answered, or the session is closing).
-    fn admit(&mut self, message: Option<&str>, ctx: &mut ws::WebsocketContext<Self>) -> bool {
-        match self.flood.check(Instant::now()) {
-            Verdict::Allow => true,
-            Verdict::Limit => {
-                let reference = message.and_then(|text| match decode(text, usize::MAX) {
-                    Ok(frame) => frame.reference,
-                    Err(rejected) => rejected.reference,
-                });
-                let error = ChatError::RateLimited(self.limits.rate, self.limits.burst);
-                self.send_error(ctx, &error, reference.as_ref());
-                false
-            }
-            Verdict::Close => {
-                log::warn!(
-                    "session {} ({}) from {} keeps flooding: closing it",
-                    self.id,
-                    self.name,
-                    self.peer
-                );
-                self.close(ctx, ws::CloseCode::Policy, "flooding");
-                false
-            }
-        }
-    }
-
-    fn on_message(&mut self, text: bool, data: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
-        if !text {
-            if !self.admit(None, ctx) {
-                return;
-            }
-            let error =
-                ChatError::BadRequest("binary frames are not supported: send JSON text".into());
-            return self.send_error(ctx, &error, None);
-        }
-        match std::str::from_utf8(&data) {
-            Ok(text) => {
-                if self.admit(Some(text), ctx) {
-                    self.on_text(text, ctx)
-                }
-            }
-            Err(_) => self.close(ctx, ws::CloseCode::Invalid, "text frame is not valid UTF-8"),
-        }
-    }
 }
 
 impl Actor for WsSession {
@@ -247,7 +168,7 @@ impl Actor for WsSession {
         let welcome =
             ServerEvent::Welcome { session: self.id, name: &self.name, server: SERVER_NAME };
         ctx.text(encode(&welcome));
-        self.chat.do_send(Connect {
+        self.inbox.connect(Connect {
             session: self.id,
             name: self.name.clone(),
             handle: SessionHandle::new(ctx.address().recipient(), self.queue.clone()),
@@ -293,53 +214,6 @@ impl Handler<SessionEvent> for WsSession {
             }
             SessionEvent::Close(CloseReason::TooSlow) => {
                 self.close(ctx, ws::CloseCode::Policy, "too slow: the client does not read")
-            }
-        }
-    }
-}
-
-impl StreamHandler<Result<ws::Message, ws::ProtocolError>> for WsSession {
-    fn handle(&mut self, item: Result<ws::Message, ws::ProtocolError>, ctx: &mut Self::Context) {
-        let message = match item {
-            Ok(message) => message,
-            Err(ws::ProtocolError::Overflow) => {
-                return self.close(ctx, ws::CloseCode::Size, "message too big");
-            }
-            // The socket's stream (`http::ws`) ends at every transport
-            // error, so the only I/O error left is actix-web-actors'
-            // report of a text frame that is not UTF-8.
-            Err(ws::ProtocolError::Io(_)) => {
-                return self.close(ctx, ws::CloseCode::Invalid, "text frame is not valid UTF-8");
-            }
-            Err(error) => {
-                log::info!("session {} ({}): protocol error, closing: {error}", self.id, self.name);
-                return self.close(ctx, ws::CloseCode::Protocol, "protocol error");
-            }
-        };
-        self.last_heard = Instant::now();
-        match message {
-            ws::Message::Text(text) => {
-                if self.admit(Some(&text), ctx) {
-                    self.on_text(&text, ctx)
-                }
-            }
-            ws::Message::Binary(data) => self.on_message(false, data, ctx),
-            ws::Message::Continuation(item) => {
-                if let Some((text, data)) = self.reassemble(item, ctx) {
-                    self.on_message(text, data, ctx);
-                }
-            }
-            ws::Message::Ping(payload) => {
-                // Pings take a token too: a client that floods pings and
-                // never reads would otherwise pile up pongs.
-                if self.admit(None, ctx) {
-                    ctx.pong(&payload);
-                }
-            }
-            ws::Message::Pong(_) | ws::Message::Nop => {}
-            ws::Message::Close(reason) => {
-                ctx.close(reason);
-                ctx.stop();
             }
         }
     }

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{all_messages, Server, TestClient};
+use crate::support::{all_messages, Next, Server, TestClient, TIMEOUT};
 
 /// Sends `count` messages (`{name}-{i}{tail}`) as fast as it can while
 /// reading acknowledgements, until the connection drops; returns
@@ -23,13 +23,18 @@ async fn send_until_killed(
     for i in 0..count {
         let text = format!("{name}-{i}{tail}");
         client.send_lossy(json!({"type": "say", "room": "busy", "text": text, "ref": text})).await;
-        while let Some(frame) = client.try_next_frame(Duration::from_millis(1)).await {
+        while let Next::Frame(frame) = client.next(Duration::from_millis(1)).await {
             record(&mut acked, &frame);
         }
         progress.store(acked.len(), Ordering::Relaxed);
     }
-    while let Some(frame) = client.next_frame().await {
-        record(&mut acked, &frame);
+    // Until the server's death closes the connection.
+    loop {
+        match client.next(TIMEOUT).await {
+            Next::Frame(frame) => record(&mut acked, &frame),
+            Next::Closed(_) => break,
+            Next::Silence => panic!("no frame and no close in time"),
+        }
     }
     acked
 }

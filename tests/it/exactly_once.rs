@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{get, post, Server, TestApp, TestClient};
+use crate::support::{get, post, Next, Server, TestApp, TestClient};
 
 fn say(text: &str, key: &str, reference: &str) -> serde_json::Value {
     json!({"type": "say", "room": "lobby", "text": text, "idempotency_key": key, "ref": reference})
@@ -29,7 +29,7 @@ async fn a_resend_after_a_dropped_connection_is_stored_once_with_the_original_id
     );
     // bob sees the message once, under the id the resend was answered with.
     let mut seen = Vec::new();
-    while let Some(frame) = bob.try_next_frame(Duration::from_millis(500)).await {
+    while let Next::Frame(frame) = bob.next(Duration::from_millis(500)).await {
         if frame["type"] == "message" {
             seen.push(frame);
         }

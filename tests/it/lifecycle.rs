@@ -5,7 +5,7 @@ use std::time::Duration;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::support::{get, Server, TestApp, TestClient};
+use crate::support::{get, Next, Server, TestApp, TestClient, TIMEOUT};
 
 #[tokio::test]
 async fn rooms_and_history_survive_a_restart_and_ids_continue() {
@@ -122,16 +122,17 @@ async fn frames_in_flight_at_shutdown_are_each_acknowledged_or_refused() {
     app.begin_stop();
     let (mut acked, mut refused) = (Vec::new(), Vec::new());
     loop {
-        match alice.next_frame().await {
-            Some(frame) if frame["type"] == "message" => acked.push((
+        match alice.next(TIMEOUT).await {
+            Next::Frame(frame) if frame["type"] == "message" => acked.push((
                 frame["ref"].as_str().unwrap().parse::<u64>().unwrap(),
                 frame["id"].as_u64().unwrap(),
             )),
-            Some(frame) => {
+            Next::Frame(frame) => {
                 assert_eq!(frame["code"], "internal", "{frame}");
                 refused.push(frame["ref"].as_str().unwrap().parse::<u64>().unwrap());
             }
-            None => break,
+            Next::Closed(_) => break,
+            Next::Silence => panic!("no frame and no close in time"),
         }
     }
     acked.sort();

@@ -18,6 +18,7 @@ mod http_api;
 mod last_words;
 mod lifecycle;
 mod mentions;
+mod ordering;
 mod read_state;
 mod rooms;
 mod say;

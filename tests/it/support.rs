@@ -123,8 +123,20 @@ fn database_path(dir: &Path) -> PathBuf {
     dir.join("walkie.db")
 }
 
-/// A real WebSocket client. Every read has a timeout; pings are answered by
-/// tungstenite as frames are read.
+/// What [`TestClient::next`] found.
+#[derive(Debug)]
+pub enum Next {
+    /// A text frame, as JSON.
+    Frame(Value),
+    /// The server closed the connection (with this code, if it sent one),
+    /// or the connection dropped.
+    Closed(Option<CloseCode>),
+    /// Nothing within the wait.
+    Silence,
+}
+
+/// A real WebSocket client. Every read goes through [`TestClient::next`],
+/// with a timeout; tungstenite answers pings as frames are read.
 pub struct TestClient {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub session: String,
@@ -166,32 +178,36 @@ impl TestClient {
         let _ = self.socket.send(Message::text(frame.to_string())).await;
     }
 
-    /// The next text frame if one arrives within `wait`.
-    pub async fn try_next_frame(&mut self, wait: Duration) -> Option<Value> {
-        match tokio::time::timeout(wait, self.socket.next()).await {
-            Ok(Some(Ok(Message::Text(text)))) => serde_json::from_str(&text).ok(),
-            _ => None,
-        }
-    }
-
     pub async fn send_raw(&mut self, message: Message) {
         self.socket.send(message).await.expect("the frame is sent");
     }
 
-    /// The next text frame as JSON (pings do not extend the wait).
-    pub async fn recv(&mut self) -> Value {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
+    /// The one way to wait for the server: the next text frame, the close,
+    /// or silence once `wait` has passed. Pings and pongs never count and
+    /// never extend the wait. The helpers below are this with a purpose.
+    pub async fn next(&mut self, wait: Duration) -> Next {
+        let deadline = tokio::time::Instant::now() + wait;
         loop {
-            let message = tokio::time::timeout_at(deadline, self.socket.next())
-                .await
-                .expect("a frame arrives in time")
-                .expect("the connection is open")
-                .expect("the frame is well formed");
-            match message {
-                Message::Text(text) => return serde_json::from_str(&text).expect("JSON frames"),
-                Message::Ping(_) | Message::Pong(_) => continue,
-                other => panic!("expected a text frame, got {other:?}"),
+            match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Err(_) => return Next::Silence,
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    return Next::Frame(serde_json::from_str(&text).expect("JSON frames"))
+                }
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return Next::Closed(frame.map(|frame| frame.code))
+                }
+                Ok(Some(Ok(Message::Binary(_)))) => panic!("the server sends text frames only"),
+                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Err(_)) | None) => return Next::Closed(None),
             }
+        }
+    }
+
+    /// The next text frame, within [`TIMEOUT`].
+    pub async fn recv(&mut self) -> Value {
+        match self.next(TIMEOUT).await {
+            Next::Frame(frame) => frame,
+            other => panic!("expected a frame, got {other:?}"),
         }
     }
 
@@ -202,42 +218,33 @@ impl TestClient {
         frame
     }
 
-    /// Skips frames until one of type `kind`.
+    /// Skips frames until one of type `kind`, within [`TIMEOUT`] in all.
     pub async fn skip_to(&mut self, kind: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
-            assert!(tokio::time::Instant::now() < deadline, "no {kind} frame in time");
-            let frame = self.recv().await;
-            if frame["type"] == kind {
-                return frame;
-            }
-        }
+        self.skip_until(|frame| frame["type"] == kind).await
     }
 
     /// Skips frames until one whose `ref` is `reference`.
     pub async fn skip_to_ref(&mut self, reference: &str) -> Value {
+        self.skip_until(|frame| frame["ref"] == reference).await
+    }
+
+    async fn skip_until(&mut self, wanted: impl Fn(&Value) -> bool) -> Value {
         let deadline = tokio::time::Instant::now() + TIMEOUT;
         loop {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "no frame with ref {reference} in time"
-            );
-            let frame = self.recv().await;
-            if frame["ref"] == reference {
-                return frame;
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next(left).await {
+                Next::Frame(frame) if wanted(&frame) => return frame,
+                Next::Frame(_) => continue,
+                other => panic!("no such frame in time: {other:?}"),
             }
         }
     }
 
-    /// Asserts that no text frame arrives within `wait`.
+    /// Asserts that nothing arrives within `wait`.
     pub async fn expect_silence(&mut self, wait: Duration) {
-        let deadline = tokio::time::Instant::now() + wait;
-        loop {
-            match tokio::time::timeout_at(deadline, self.socket.next()).await {
-                Err(_) => return,
-                Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))) => continue,
-                Ok(other) => panic!("expected silence, got {other:?}"),
-            }
+        match self.next(wait).await {
+            Next::Silence => {}
+            other => panic!("expected silence, got {other:?}"),
         }
     }
 
@@ -254,39 +261,23 @@ impl TestClient {
         joined
     }
 
-    /// Says `text` in `room` and returns the acknowledgement.
+    /// Says `text` in `room` (no `ref`) and returns the acknowledgement:
+    /// the sender's own copy, the next frame.
     pub async fn say(&mut self, room: &str, text: &str) -> Value {
-        let reference = format!("say-{text}");
-        self.send(json!({"type": "say", "room": room, "text": text, "ref": reference})).await;
+        self.send(json!({"type": "say", "room": room, "text": text})).await;
         let ack = self.expect("message").await;
-        assert_eq!(ack["ref"], reference.as_str(), "the sender's copy carries the ref");
+        assert_eq!((ack["room"].as_str(), ack["text"].as_str()), (Some(room), Some(text)));
         ack
     }
 
-    /// Reads until the server closes; returns the close code.
+    /// Reads (and drops) frames until the server closes, within
+    /// [`TIMEOUT`]; returns the close code.
     pub async fn close_code(&mut self) -> Option<CloseCode> {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
         loop {
-            let next = tokio::time::timeout_at(deadline, self.socket.next())
-                .await
-                .expect("closed in time");
-            match next {
-                Some(Ok(Message::Close(frame))) => return frame.map(|frame| frame.code),
-                Some(Ok(_)) => continue,
-                Some(Err(_)) | None => return None,
-            }
-        }
-    }
-
-    /// The next text frame, or `None` once the connection is closed.
-    pub async fn next_frame(&mut self) -> Option<Value> {
-        loop {
-            let next =
-                tokio::time::timeout(TIMEOUT, self.socket.next()).await.expect("a frame in time");
-            match next {
-                Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).ok(),
-                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return None,
-                Some(Ok(_)) => continue,
+            match self.next(TIMEOUT).await {
+                Next::Frame(_) => continue,
+                Next::Closed(code) => return code,
+                Next::Silence => panic!("the server did not close in time"),
             }
         }
     }
