@@ -84,8 +84,9 @@ impl Default for Config {
     fn default() -> Self {
         let command =
             Self::augment_args(clap::Command::new("walkie")).mut_args(|arg| arg.env(None));
-        let matches = command.get_matches_from(["walkie"]);
-        // ok: every flag has a default or is optional; a unit test parses them.
+        // ok: no argument is given and every flag has a default or is
+        // optional, so neither step can fail; a unit test runs them.
+        let matches = command.try_get_matches_from(["walkie"]).expect("no arguments parse");
         Self::from_arg_matches(&matches).expect("the command line's defaults parse")
     }
 }

@@ -52,7 +52,7 @@ pub enum StartError {
 ///
 /// #[actix_web::main]
 /// async fn main() -> std::io::Result<()> {
-///     let walkie = Walkie::start(&Config::with_database("chat.db")).expect("walkie starts");
+///     let walkie = Walkie::start(&Config::with_database("chat.db")).map_err(std::io::Error::other)?;
 ///     HttpServer::new(move || {
 ///         App::new()
 ///             .app_data(web::Data::new(walkie.clone()))

@@ -1,10 +1,11 @@
 //! The messages the [`ChatServer`](super::ChatServer) handles.
 //!
-//! `Join`, `Say` and `Leave` travel through the [`Inbox`](super::Inbox),
-//! which keeps a session's commands in order; the others are actix
-//! messages. Sessions send those with `do_send` when they need no answer
-//! (the answer, if any, comes back as a [`SessionEvent`]); HTTP routes use
-//! `send`.
+//! `Connect`, `Join`, `Say` and `Leave` travel through the
+//! [`Inbox`](super::Inbox), which keeps a session's commands in order; the
+//! others are actix messages, and the handlers of those a session sends
+//! take the inbox first, so they never overtake its earlier commands.
+//! Sessions send them with `do_send` when they need no answer (the answer,
+//! if any, comes back as a [`SessionEvent`]); HTTP routes use `send`.
 //!
 //! [`SessionEvent`]: crate::outbound::SessionEvent
 

@@ -57,7 +57,7 @@ pub struct WsSession {
     name: UserName,
     peer: String,
     chat: Addr<ChatServer>,
-    /// Where `join`, `say` and `leave` go, in order (see [`Inbox`]).
+    /// Where `Connect`, `join`, `say` and `leave` go, in order (see [`Inbox`]).
     inbox: Arc<Inbox>,
     store: Arc<dyn MessageStore>,
     limits: Limits,
