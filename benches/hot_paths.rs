@@ -54,7 +54,6 @@ fn fresh_database() -> (tempfile::TempDir, db::DbPool) {
 fn batch_insert(c: &mut Criterion) {
     let (_dir, pool) = fresh_database();
     let mut conn = pool.get().expect("a connection");
-    let mut last_ids = std::collections::HashMap::new();
     let from = UserName::parse("alice").expect("a valid name");
     let mut group = c.benchmark_group("batch_insert");
     for size in [1usize, 16, 256] {
@@ -72,7 +71,7 @@ fn batch_insert(c: &mut Criterion) {
                         .collect(),
                     ..Batch::default()
                 },
-                |batch| queries::commit(&mut conn, &mut last_ids, &batch).expect("a commit"),
+                |batch| queries::commit(&mut conn, &batch).expect("a commit"),
                 BatchSize::SmallInput,
             )
         });
@@ -95,7 +94,6 @@ const ROOMS_BATCH: usize = 30;
 fn batch_insert_rooms(c: &mut Criterion) {
     let (_dir, pool) = fresh_database();
     let mut conn = pool.get().expect("a connection");
-    let mut last_ids = std::collections::HashMap::new();
     let member = |k: usize| {
         let user = UserName::parse(format!("u{k}")).expect("a valid name");
         (user, channel(&format!("r{}", k / MEMBERS)))
@@ -112,7 +110,7 @@ fn batch_insert_rooms(c: &mut Criterion) {
             .collect(),
         ..Batch::default()
     };
-    queries::commit(&mut conn, &mut last_ids, &joins).expect("the joins");
+    queries::commit(&mut conn, &joins).expect("the joins");
     let mut next = 0usize;
     // With `mention`, each text names another member of its room: the
     // writer then stores a mention row in the same transaction.
@@ -140,7 +138,7 @@ fn batch_insert_rooms(c: &mut Criterion) {
         b.iter_custom(|iters| {
             let start = std::time::Instant::now();
             for _ in 0..iters {
-                queries::commit(&mut conn, &mut last_ids, &batch(false)).expect("a commit");
+                queries::commit(&mut conn, &batch(false)).expect("a commit");
             }
             start.elapsed()
         })
@@ -152,7 +150,7 @@ fn batch_insert_rooms(c: &mut Criterion) {
                     let start = thread_cpu().unwrap_or_default();
                     for _ in 0..iters {
                         let batch = batch(mention);
-                        queries::commit(&mut conn, &mut last_ids, &batch).expect("a commit");
+                        queries::commit(&mut conn, &batch).expect("a commit");
                     }
                     thread_cpu().unwrap_or_default().saturating_sub(start)
                 })

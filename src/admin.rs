@@ -1,7 +1,7 @@
 //! Read-only views of a database for operators: `walkie rooms` and
 //! `walkie history ROOM` print these tables. They open the store as the
 //! server does, beside a server that may be running on it (SQLite's WAL
-//! lets both read), and never create a database.
+//! lets both read; Postgres serves many), and never create a SQLite file.
 
 use std::fmt::Write as _;
 

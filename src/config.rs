@@ -114,9 +114,11 @@ impl Config {
 
 /// `--database-url`, shared by the server and the commands that read its
 /// database (`walkie rooms`, `walkie history`).
-#[derive(Debug, Clone, Args)]
+#[derive(Clone, Args)]
 pub struct Database {
-    /// SQLite file holding rooms and history; created and migrated at start.
+    /// Where rooms and history live: a SQLite file (created at start), or
+    /// a Postgres database (`postgres://user:password@host:port/db`,
+    /// several walkie nodes may share it). Migrated at start.
     #[arg(
         id = "database_url",
         long = "database-url",
@@ -124,6 +126,28 @@ pub struct Database {
         default_value = "walkie.db"
     )]
     pub url: String,
+}
+
+/// Shown with its password hidden: the configuration is logged at start.
+impl std::fmt::Debug for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Database").field("url", &redact_url(&self.url)).finish()
+    }
+}
+
+/// `url` for logs and messages: the password of a `scheme://user:password@host`
+/// URL is replaced by `***`; anything else (a file path) is left as it is.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((credentials, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match credentials.split_once(':') {
+        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
 }
 
 /// What every session enforces; shared by all sessions.

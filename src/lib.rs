@@ -2,7 +2,7 @@
 //!
 //! Browsers open a WebSocket to `/ws`; each connection is a [`WsSession`]
 //! actor that talks to one [`ChatServer`] actor owning rooms and
-//! membership. Messages are stored in SQLite (through diesel) by a
+//! membership. Messages are stored in SQLite or Postgres (through diesel) by a
 //! [`db::PersistenceActor`] on a `SyncArbiter` before anyone sees them; a
 //! [`notify::NotificationActor`] works out mentions beside it. The wire
 //! protocol is in `docs/protocol.md`.
@@ -25,7 +25,7 @@
 //! | [`chat`] | [`ChatServer`] and its messages, membership, group commit, the command inbox |
 //! | [`notify`] | the mention worker |
 //! | [`store`] | [`store::MessageStore`] and [`store::PendingMentions`], the interfaces to storage |
-//! | [`db`] | SQLite through diesel: pool, migrations, the writer and reader actors |
+//! | [`db`] | SQLite or Postgres through diesel: pool, migrations, the writer and reader actors |
 //! | [`mentions`] | who a message mentions (`@name`) |
 //! | [`metrics`] | what `/metrics` exports |
 //!

@@ -3,9 +3,9 @@
 //! Sessions, the `ChatServer` and the HTTP routes store and read messages
 //! only through this trait, and the notification worker keeps mentions
 //! through [`PendingMentions`]; nothing outside `db` holds a database
-//! handle or names a database crate. A second backend (Postgres for
-//! several nodes) implements both traits and is opened by `db::start`.
-//! [`crate::db::SqliteStore`] is the one walkie ships.
+//! handle or names a database crate. [`crate::db::DieselStore`] (SQLite or
+//! Postgres, opened by `db::start`) is the one walkie ships; a store of
+//! another kind would implement both traits.
 //!
 //! Every method returns a future: callers inside actors run it with
 //! `ctx.spawn`, so no actor ever blocks on the disk.
@@ -170,11 +170,11 @@ pub struct RoomRecord {
 /// clients only ever see `internal`.
 ///
 /// Backend-neutral: each backend turns its own errors into these (for
-/// SQLite, in `db`), so nothing above the store names a database crate.
+/// diesel's, in `db`), so nothing above the store names a database crate.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The database refused or failed a query (a full disk, a locked file,
-    /// a broken connection...).
+    /// a lost connection to Postgres...).
     #[error("database query failed: {0}")]
     Query(BoxError),
     /// No connection to the database came free in time.

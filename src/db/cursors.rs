@@ -13,26 +13,27 @@
 //! later starts past its reader's own messages ([`past_own_messages`]).
 //! Migration 3 made the cursors of older databases obey it.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use diesel::prelude::*;
-use diesel::query_builder::{AstPass, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Nullable, Text};
-use diesel::sqlite::{Sqlite, SqliteConnection};
-use diesel::upsert::excluded;
 
+use super::connection::AnyConnection;
 use super::models::{to_message_id, to_stored_id};
 use super::schema::read_cursors::dsl;
+use super::sql::Sql;
 use crate::domain::{Channel, Conversation, MessageId, UserName};
 use crate::mentions::mentioned_users;
 use crate::store::{Appended, CursorKind, CursorMove, CursorOutcome, ReadState};
 
 /// Applies one cursor move; `latest` is the channel's latest id.
 ///
-/// It reads the cursor first (in the same transaction, on the single
-/// writer), so it only ever writes a position ahead of the current one.
+/// It reads the cursor first, in the same transaction and under the lock
+/// `queries::commit` holds on the channel's counter (so no other writer
+/// moves it in between), and only ever writes a position ahead of the
+/// current one.
 pub fn apply(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     cursor: &CursorMove,
     latest: MessageId,
 ) -> QueryResult<CursorOutcome> {
@@ -72,9 +73,11 @@ pub fn apply(
 /// it, so it shows in their inbox.
 ///
 /// One write per sender and channel of the batch, rather than per message;
-/// the cursors end where per-message moves would leave them.
-pub fn follow_own_messages(conn: &mut SqliteConnection, stored: &[Appended]) -> QueryResult<()> {
-    let mut latest: HashMap<(&str, &str), i64> = HashMap::new();
+/// the cursors end where per-message moves would leave them. (A statement
+/// of its own text, so each connection keeps it prepared: it runs for
+/// nearly every message, docs/performance.md, item 9.)
+pub fn follow_own_messages(conn: &mut AnyConnection, stored: &[Appended]) -> QueryResult<()> {
+    let mut latest: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     for message in stored {
         if let Appended::Stored(message) = message {
             let id = latest.entry((message.from.as_str(), message.room.as_str())).or_default();
@@ -87,44 +90,18 @@ pub fn follow_own_messages(conn: &mut SqliteConnection, stored: &[Appended]) -> 
                 create_if_missing(conn, user.as_str(), room)?;
             }
         }
-        Advance { reader, room, at }.execute(conn)?;
+        Sql::new("UPDATE read_cursors SET last_read = ")
+            .big_int(at)
+            .sql(" WHERE reader = ")
+            .text(reader)
+            .sql(" AND room = ")
+            .text(room)
+            .sql(" AND last_read < ")
+            .big_int(at)
+            .execute(conn)?;
     }
     Ok(())
 }
-
-/// Moves a cursor forward to `at`, if it exists and is behind.
-///
-/// A query type of its own so that diesel keeps it prepared (diesel
-/// prepares `update` and `sql_query` again on every call): it runs for
-/// nearly every message (docs/performance.md, item 9).
-struct Advance<'a> {
-    reader: &'a str,
-    room: &'a str,
-    at: i64,
-}
-
-impl QueryId for Advance<'_> {
-    type QueryId = Advance<'static>;
-    const HAS_STATIC_QUERY_ID: bool = true;
-}
-
-impl QueryFragment<Sqlite> for Advance<'_> {
-    /// The SQL must stay the same for every value: diesel reuses one
-    /// prepared statement for the type (`HAS_STATIC_QUERY_ID`).
-    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        out.push_sql("UPDATE read_cursors SET last_read = ");
-        out.push_bind_param::<BigInt, _>(&self.at)?;
-        out.push_sql(" WHERE reader = ");
-        out.push_bind_param::<Text, _>(self.reader)?;
-        out.push_sql(" AND room = ");
-        out.push_bind_param::<Text, _>(self.room)?;
-        out.push_sql(" AND last_read < ");
-        out.push_bind_param::<BigInt, _>(&self.at)?;
-        Ok(())
-    }
-}
-
-impl RunQueryDsl<SqliteConnection> for Advance<'_> {}
 
 /// Where a new cursor starts: at `at`, or on the reader's own latest
 /// message of the channel if that is later, so that the invariant of the
@@ -133,7 +110,7 @@ impl RunQueryDsl<SqliteConnection> for Advance<'_> {}
 /// reader may have posted (over HTTP, say) in a batch committed since. Only
 /// messages after `at` are read, once per new cursor.
 fn past_own_messages(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     reader: &str,
     channel: &str,
     at: MessageId,
@@ -148,7 +125,7 @@ fn past_own_messages(
     Ok(own.map_or(at, to_message_id).max(at))
 }
 
-fn position(conn: &mut SqliteConnection, reader: &str, channel: &str) -> QueryResult<Option<u64>> {
+fn position(conn: &mut AnyConnection, reader: &str, channel: &str) -> QueryResult<Option<u64>> {
     let found: Option<i64> = dsl::read_cursors
         .filter(dsl::reader.eq(reader))
         .filter(dsl::room.eq(channel))
@@ -160,24 +137,25 @@ fn position(conn: &mut SqliteConnection, reader: &str, channel: &str) -> QueryRe
 
 /// Puts the cursor at `at`, creating it if needed. Callers check that
 /// `at` is ahead of the current position: cursors never move back.
-fn set(conn: &mut SqliteConnection, reader: &str, channel: &str, at: MessageId) -> QueryResult<()> {
-    diesel::insert_into(dsl::read_cursors)
-        .values((
-            dsl::reader.eq(reader),
-            dsl::room.eq(channel),
-            dsl::last_read.eq(to_stored_id(at)),
-        ))
-        .on_conflict((dsl::reader, dsl::room))
-        .do_update()
-        .set(dsl::last_read.eq(excluded(dsl::last_read)))
+fn set(conn: &mut AnyConnection, reader: &str, channel: &str, at: MessageId) -> QueryResult<()> {
+    Sql::new("INSERT INTO read_cursors (reader, room, last_read) VALUES (")
+        .text(reader)
+        .sql(", ")
+        .text(channel)
+        .sql(", ")
+        .big_int(to_stored_id(at))
+        .sql(") ON CONFLICT (reader, room) DO UPDATE SET last_read = excluded.last_read")
         .execute(conn)
         .map(drop)
 }
 
 /// Creates a cursor at 0 unless one exists.
-fn create_if_missing(conn: &mut SqliteConnection, reader: &str, channel: &str) -> QueryResult<()> {
-    diesel::insert_or_ignore_into(dsl::read_cursors)
-        .values((dsl::reader.eq(reader), dsl::room.eq(channel), dsl::last_read.eq(0)))
+fn create_if_missing(conn: &mut AnyConnection, reader: &str, channel: &str) -> QueryResult<()> {
+    Sql::new("INSERT INTO read_cursors (reader, room, last_read) VALUES (")
+        .text(reader)
+        .sql(", ")
+        .text(channel)
+        .sql(", 0) ON CONFLICT DO NOTHING")
         .execute(conn)
         .map(drop)
 }
@@ -186,8 +164,7 @@ fn create_if_missing(conn: &mut SqliteConnection, reader: &str, channel: &str) -
 /// counts. Called in the messages' own transaction, so a message and the
 /// counts made from it are stored together or not at all. Only a text with
 /// an `@` is looked at; direct messages mention nobody.
-pub fn record_mentions(conn: &mut SqliteConnection, stored: &[Appended]) -> QueryResult<()> {
-    use super::schema::mentions;
+pub fn record_mentions(conn: &mut AnyConnection, stored: &[Appended]) -> QueryResult<()> {
     for message in stored {
         let Appended::Stored(message) = message else {
             continue;
@@ -196,12 +173,13 @@ pub fn record_mentions(conn: &mut SqliteConnection, stored: &[Appended]) -> Quer
             continue;
         }
         for user in mentioned_users(&message.text, &message.from) {
-            diesel::insert_or_ignore_into(mentions::table)
-                .values((
-                    mentions::mentioned.eq(user.as_str()),
-                    mentions::room.eq(message.room.as_str()),
-                    mentions::message_id.eq(to_stored_id(message.id)),
-                ))
+            Sql::new("INSERT INTO mentions (mentioned, room, message_id) VALUES (")
+                .text(user.as_str())
+                .sql(", ")
+                .text(message.room.as_str())
+                .sql(", ")
+                .big_int(to_stored_id(message.id))
+                .sql(") ON CONFLICT DO NOTHING")
                 .execute(conn)?;
         }
     }
@@ -235,7 +213,7 @@ const STATE: &str = "SELECT c.room AS room, c.last_read AS last_read, \
         AS unread, \
      (SELECT COUNT(*) FROM mentions x WHERE x.mentioned = c.reader AND x.room = c.room \
         AND x.message_id > c.last_read) AS mentions \
-     FROM read_cursors c WHERE c.reader = ?";
+     FROM read_cursors c WHERE c.reader = ";
 
 /// The row as a [`ReadState`]; `None` (and a warning) for a cursor whose
 /// channel name walkie would never write.
@@ -256,22 +234,22 @@ fn into_state(row: StateRow) -> Option<ReadState> {
 
 /// The read state of `reader` in `channel`, if they have a cursor there.
 pub fn read_state(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     reader: &UserName,
     channel: &Channel,
 ) -> QueryResult<Option<ReadState>> {
-    let rows: Vec<StateRow> = diesel::sql_query(format!("{STATE} AND c.room = ?"))
-        .bind::<Text, _>(reader.as_str())
-        .bind::<Text, _>(channel.as_str())
+    let rows: Vec<StateRow> = Sql::new(STATE)
+        .text(reader.as_str())
+        .sql(" AND c.room = ")
+        .text(channel.as_str())
         .load(conn)?;
     Ok(rows.into_iter().next().and_then(into_state))
 }
 
 /// Every channel `reader` has a cursor in, the one with the most recent
 /// message first, those without messages last.
-pub fn inbox(conn: &mut SqliteConnection, reader: &UserName) -> QueryResult<Vec<ReadState>> {
-    let rows: Vec<StateRow> =
-        diesel::sql_query(STATE).bind::<Text, _>(reader.as_str()).load(conn)?;
+pub fn inbox(conn: &mut AnyConnection, reader: &UserName) -> QueryResult<Vec<ReadState>> {
+    let rows: Vec<StateRow> = Sql::new(STATE).text(reader.as_str()).load(conn)?;
     let mut states: Vec<ReadState> = rows.into_iter().filter_map(into_state).collect();
     // RFC 3339 timestamps of one format sort as text; ties by name.
     states.sort_by(|a, b| {

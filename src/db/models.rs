@@ -1,16 +1,16 @@
 //! Rows of the tables in `schema.rs`, and their conversion to protocol
-//! types. Ids are `BIGINT` (i64) in SQLite and `u64` on the wire; both
+//! types. Ids are `BIGINT` (i64) in both stores and `u64` on the wire; both
 //! conversions are checked.
 
 use diesel::prelude::*;
 
-use super::schema::{messages, pending_mentions, rooms};
+use super::schema::{messages, pending_mentions};
 use crate::domain::{Channel, MessageId, UserName};
 use crate::protocol::ChatMessage;
 
 /// A message as stored.
 #[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = messages, check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(table_name = messages, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct MessageRow {
     pub room: String,
     pub id: i64,
@@ -46,29 +46,9 @@ fn unknown_sender() -> UserName {
     UserName::parse("unknown").expect("a valid literal name")
 }
 
-/// A message to insert.
-#[derive(Debug, Insertable)]
-#[diesel(table_name = messages)]
-pub struct NewMessageRow<'a> {
-    pub room: &'a str,
-    pub id: i64,
-    pub sender: &'a str,
-    pub body: &'a str,
-    pub created_at: &'a str,
-    pub idempotency_key: Option<&'a str>,
-}
-
-/// A room (or direct conversation) to create.
-#[derive(Debug, Insertable)]
-#[diesel(table_name = rooms)]
-pub struct NewRoomRow<'a> {
-    pub name: &'a str,
-    pub created_at: &'a str,
-}
-
 /// A mention waiting for its user to come online.
 #[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = pending_mentions, check_for_backend(diesel::sqlite::Sqlite))]
+#[diesel(table_name = pending_mentions, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
 pub struct PendingMentionRow {
     pub id: i32,
     pub room: String,

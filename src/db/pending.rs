@@ -1,8 +1,9 @@
 //! Mentions kept for users who were offline: [`PendingMentionsTable`],
-//! walkie's SQLite [`PendingMentions`].
+//! walkie's [`PendingMentions`] in either store.
 
 use diesel::prelude::*;
-use diesel::sqlite::SqliteConnection;
+
+use super::connection::{write_transaction, AnyConnection};
 
 use super::models::{to_stored_id, MessageRow, NewPendingMentionRow, PendingMentionRow};
 use super::schema::pending_mentions;
@@ -38,7 +39,7 @@ impl PendingMentions for PendingMentionsTable {
 /// Keeps `message`'s mention of each of `recipients` for their next
 /// connection, in one transaction.
 pub fn add_pending_mentions(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     recipients: &[UserName],
     message: &ChatMessage,
 ) -> QueryResult<()> {
@@ -52,7 +53,7 @@ pub fn add_pending_mentions(
             body: &message.text,
         })
         .collect();
-    conn.immediate_transaction(|conn| {
+    write_transaction(conn, |conn| {
         for row in &rows {
             diesel::insert_into(pending_mentions::table).values(row).execute(conn)?;
         }
@@ -62,7 +63,7 @@ pub fn add_pending_mentions(
 
 /// Removes and returns the mentions kept for `recipient`, oldest first.
 pub fn take_pending_mentions(
-    conn: &mut SqliteConnection,
+    conn: &mut AnyConnection,
     recipient: &UserName,
 ) -> QueryResult<Vec<ChatMessage>> {
     let rows: Vec<PendingMentionRow> = pending_mentions::table
@@ -99,13 +100,12 @@ mod tests {
     use super::*;
     use crate::db::queries::commit;
     use crate::db::queries::tests::{batch, database};
-    use std::collections::HashMap;
 
     #[test]
     fn pending_mentions_are_taken_once() {
         let (_dir, pool) = database();
         let mut conn = pool.get().unwrap();
-        let stored = commit(&mut conn, &mut HashMap::new(), &batch(&[("r", "@bob hi")])).unwrap();
+        let stored = commit(&mut conn, &batch(&[("r", "@bob hi")])).unwrap();
         let bob = UserName::parse("bob").unwrap();
         add_pending_mentions(
             &mut conn,

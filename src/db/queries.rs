@@ -1,16 +1,16 @@
-//! Queries as plain functions over a connection, so each can be tested on
-//! a temp-file database without actors.
+//! Queries as plain functions over a connection to either store, so each
+//! can be tested on a temp-file database without actors.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
-use diesel::dsl::max;
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
-use diesel::sqlite::SqliteConnection;
 
+use super::connection::{write_transaction, AnyConnection};
 use super::cursors;
-use super::models::{to_message_id, to_stored_id, MessageRow, NewMessageRow, NewRoomRow};
+use super::models::{to_message_id, to_stored_id, MessageRow};
 use super::schema::{messages, rooms};
+use super::sql::Sql;
 use crate::domain::{Conversation, IdempotencyKey, MessageId, RoomName};
 use crate::protocol::ChatMessage;
 use crate::store::{
@@ -23,39 +23,45 @@ pub fn now_timestamp() -> String {
 }
 
 /// Creates a room (or conversation) row unless it exists.
-pub fn ensure_room(conn: &mut SqliteConnection, name: &str, now: &str) -> QueryResult<()> {
-    diesel::insert_or_ignore_into(rooms::table)
-        .values(&NewRoomRow { name, created_at: now })
+pub fn ensure_room(conn: &mut AnyConnection, name: &str, now: &str) -> QueryResult<()> {
+    Sql::new("INSERT INTO rooms (name, created_at) VALUES (")
+        .text(name)
+        .sql(", ")
+        .text(now)
+        .sql(") ON CONFLICT DO NOTHING")
         .execute(conn)
         .map(drop)
 }
 
 /// The id of the latest message of `channel`, 0 when it has none.
-pub fn last_id(conn: &mut SqliteConnection, channel: &str) -> QueryResult<MessageId> {
-    let last: Option<i64> =
-        messages::table.filter(messages::room.eq(channel)).select(max(messages::id)).first(conn)?;
+pub fn last_id(conn: &mut AnyConnection, channel: &str) -> QueryResult<MessageId> {
+    let last: Option<i64> = rooms::table
+        .filter(rooms::name.eq(channel))
+        .select(rooms::last_id)
+        .first(conn)
+        .optional()?;
     Ok(last.map_or(0, to_message_id))
 }
 
-/// Writes `batch` inside one immediate transaction: rooms, then messages
-/// (each numbered after the latest id of its channel), then cursor moves.
+/// Writes `batch` inside one write transaction: rooms, then messages, then
+/// cursor moves.
 ///
-/// `last_ids` caches the latest id per channel across calls. It is only
-/// updated once the transaction commits, and the caller clears it when a
-/// transaction fails, so it always equals what the database holds: this
-/// function (run by the single writer) is the only code that inserts
-/// messages.
-pub fn commit(
-    conn: &mut SqliteConnection,
-    last_ids: &mut HashMap<String, MessageId>,
-    batch: &Batch,
-) -> QueryResult<Committed> {
+/// Ids come from each room's counter (`rooms.last_id`), never from a
+/// sequence: the transaction first locks the counter row of every channel
+/// the batch touches, in name order (`UPDATE ... RETURNING`), numbers its
+/// messages after it, and writes the last id back before it commits. A
+/// message that is not stored (a resend) takes no id; a batch that fails
+/// rolls back its ids with its messages. On Postgres several writers (one
+/// per node) may commit into one room at once: the row lock makes the
+/// second wait for the first's commit, so ids are gapless and in commit
+/// order, and a visible message means every smaller id of its room is
+/// visible too. Taking every lock first, in one order, is what keeps two
+/// writers from deadlocking (each cursor and mention row belongs to one
+/// channel, so it is only written under that channel's lock).
+pub fn commit(conn: &mut AnyConnection, batch: &Batch) -> QueryResult<Committed> {
     let now = now_timestamp();
-    let (committed, advanced) = conn.immediate_transaction(|conn| {
-        for room in &batch.rooms {
-            ensure_room(conn, room.as_str(), &now)?;
-        }
-        let mut latest = Latest { cached: last_ids, advanced: HashMap::new() };
+    write_transaction(conn, |conn| {
+        let mut counters = Counters::lock(conn, batch, &now)?;
         let mut messages = Vec::with_capacity(batch.messages.len());
         // Joins start their cursors before the messages, so that a user's
         // first join and first message in one batch leave the cursor on
@@ -64,86 +70,133 @@ pub fn commit(
         for pass in [CursorKind::Start, CursorKind::Read] {
             if pass == CursorKind::Read {
                 for message in &batch.messages {
-                    messages.push(append(conn, &mut latest, message, &now)?);
+                    messages.push(append(conn, &mut counters, message, &now)?);
                 }
                 cursors::follow_own_messages(conn, &messages)?;
                 cursors::record_mentions(conn, &messages)?;
             }
             for (slot, cursor) in cursors.iter_mut().zip(&batch.cursors) {
                 if cursor.kind == pass {
-                    let latest_id = latest.peek(conn, cursor.channel.as_str())?;
-                    *slot = Some(cursors::apply(conn, cursor, latest_id)?);
+                    let latest = counters.latest(cursor.channel.as_str());
+                    *slot = Some(cursors::apply(conn, cursor, latest)?);
                 }
             }
         }
+        counters.write_back(conn)?;
         let cursors = cursors.into_iter().map(|c| c.unwrap_or(CursorOutcome::NotJoined)).collect();
-        Ok::<_, diesel::result::Error>((Committed { messages, cursors }, latest.advanced))
-    })?;
-    last_ids.extend(advanced);
-    Ok(committed)
+        Ok(Committed { messages, cursors })
+    })
 }
 
-/// The latest id of each channel inside one transaction: what it stored
-/// so far, else the cache, else the database.
-struct Latest<'a> {
-    cached: &'a HashMap<String, MessageId>,
-    advanced: HashMap<String, MessageId>,
+/// A room's counter, as `UPDATE ... RETURNING` reads it.
+#[derive(QueryableByName)]
+struct Counter {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    last_id: i64,
 }
 
-impl Latest<'_> {
-    /// The latest id without creating the channel (a read of a room that
-    /// does not exist must not create it).
-    fn peek(&mut self, conn: &mut SqliteConnection, channel: &str) -> QueryResult<MessageId> {
-        match self.advanced.get(channel).or_else(|| self.cached.get(channel)) {
-            Some(id) => Ok(*id),
-            None => last_id(conn, channel),
+/// The id counters of the channels one batch touches, locked for its
+/// transaction; see [`commit`].
+struct Counters {
+    /// Latest id per existing channel: as locked, then as advanced.
+    latest: HashMap<String, MessageId>,
+    /// The channels whose counter moved, to write back.
+    advanced: Vec<String>,
+}
+
+impl Counters {
+    /// Creates the rooms the batch creates or writes to, and locks the
+    /// counter of every channel it touches, in name order. A channel that
+    /// only a cursor names is not created (reading a room that does not
+    /// exist must not make it).
+    fn lock(conn: &mut AnyConnection, batch: &Batch, now: &str) -> QueryResult<Self> {
+        let mut channels: BTreeMap<&str, bool> = BTreeMap::new();
+        for cursor in &batch.cursors {
+            channels.insert(cursor.channel.as_str(), false);
         }
+        let created = batch.rooms.iter().map(RoomName::as_str);
+        for name in created.chain(batch.messages.iter().map(|m| m.channel.as_str())) {
+            channels.insert(name, true);
+        }
+        let mut latest = HashMap::with_capacity(channels.len());
+        for (channel, create) in channels {
+            if create {
+                ensure_room(conn, channel, now)?;
+            }
+            let locked: Option<Counter> =
+                Sql::new("UPDATE rooms SET last_id = last_id WHERE name = ")
+                    .text(channel)
+                    .sql(" RETURNING last_id")
+                    .get_result(conn)
+                    .optional()?;
+            if let Some(Counter { last_id }) = locked {
+                latest.insert(channel.to_owned(), to_message_id(last_id));
+            }
+        }
+        Ok(Self { latest, advanced: Vec::new() })
     }
 
-    fn get(
-        &mut self,
-        conn: &mut SqliteConnection,
-        channel: &str,
-        now: &str,
-    ) -> QueryResult<MessageId> {
-        if let Some(id) = self.advanced.get(channel).or_else(|| self.cached.get(channel)) {
-            return Ok(*id);
+    /// The latest id of `channel`, 0 for a channel that does not exist.
+    fn latest(&self, channel: &str) -> MessageId {
+        self.latest.get(channel).copied().unwrap_or(0)
+    }
+
+    /// Takes the next id of `channel` (locked by [`Counters::lock`]).
+    fn take(&mut self, channel: &str) -> MessageId {
+        let id = self.latest(channel) + 1;
+        self.latest.insert(channel.to_owned(), id);
+        if !self.advanced.iter().any(|c| c == channel) {
+            self.advanced.push(channel.to_owned());
         }
-        ensure_room(conn, channel, now)?;
-        let id = last_id(conn, channel)?;
-        self.advanced.insert(channel.to_owned(), id);
-        Ok(id)
+        id
+    }
+
+    /// Writes each moved counter back, in the transaction.
+    fn write_back(self, conn: &mut AnyConnection) -> QueryResult<()> {
+        for channel in &self.advanced {
+            Sql::new("UPDATE rooms SET last_id = ")
+                .big_int(to_stored_id(self.latest(channel)))
+                .sql(" WHERE name = ")
+                .text(channel)
+                .execute(conn)?;
+        }
+        Ok(())
     }
 }
 
 /// Stores one message unless its sender already stored one with the same
 /// idempotency key: the insert then does nothing (`ON CONFLICT DO
-/// NOTHING`, which every backend words the same way), and the stored one
+/// NOTHING`), the id it would have taken stays free, and the stored one
 /// answers.
 fn append(
-    conn: &mut SqliteConnection,
-    latest: &mut Latest<'_>,
+    conn: &mut AnyConnection,
+    counters: &mut Counters,
     message: &NewMessage,
     now: &str,
 ) -> QueryResult<Appended> {
     let channel = message.channel.as_str();
-    let id = latest.get(conn, channel, now)? + 1;
+    let id = counters.latest(channel) + 1;
     let key = message.idempotency_key.as_ref().map(IdempotencyKey::as_str);
-    let inserted = diesel::insert_into(messages::table)
-        .values(&NewMessageRow {
-            room: channel,
-            id: to_stored_id(id),
-            sender: message.from.as_str(),
-            body: message.text.as_str(),
-            created_at: now,
-            idempotency_key: key,
-        })
-        .on_conflict_do_nothing()
-        .execute(conn)?;
+    let inserted = Sql::new(
+        "INSERT INTO messages (room, id, sender, body, created_at, idempotency_key) VALUES (",
+    )
+    .text(channel)
+    .sql(", ")
+    .big_int(to_stored_id(id))
+    .sql(", ")
+    .text(message.from.as_str())
+    .sql(", ")
+    .text(message.text.as_str())
+    .sql(", ")
+    .text(now)
+    .sql(", ")
+    .nullable_text(key)
+    .sql(") ON CONFLICT DO NOTHING")
+    .execute(conn)?;
     if inserted == 0 {
         return resent(conn, message, id);
     }
-    latest.advanced.insert(channel.to_owned(), id);
+    counters.take(channel);
     Ok(Appended::Stored(ChatMessage {
         id,
         room: message.channel.clone(),
@@ -156,12 +209,9 @@ fn append(
 /// What an insert that did nothing means: the sender's earlier message
 /// with the same key answers, as a duplicate when it has the same room
 /// and text, else as a conflict. Without such a message the clash was on
-/// `id`, which the single writer never reuses: an error, not a resend.
-fn resent(
-    conn: &mut SqliteConnection,
-    message: &NewMessage,
-    id: MessageId,
-) -> QueryResult<Appended> {
+/// `id`, which the locked counter never hands out twice: an error (the
+/// counter is behind the messages), not a resend.
+fn resent(conn: &mut AnyConnection, message: &NewMessage, id: MessageId) -> QueryResult<Appended> {
     let existing = match &message.idempotency_key {
         Some(key) => messages::table
             .filter(messages::sender.eq(message.from.as_str()))
@@ -184,7 +234,7 @@ fn resent(
 }
 
 /// One page of a channel's history; see [`PageQuery`].
-pub fn page(conn: &mut SqliteConnection, query: &PageQuery) -> QueryResult<Page> {
+pub fn page(conn: &mut AnyConnection, query: &PageQuery) -> QueryResult<Page> {
     let mut select = messages::table
         .filter(messages::room.eq(query.channel.as_str()))
         .select(MessageRow::as_select())
@@ -214,21 +264,17 @@ pub fn page(conn: &mut SqliteConnection, query: &PageQuery) -> QueryResult<Page>
 }
 
 /// Every room (direct conversations excluded) with its latest id.
-pub fn rooms(conn: &mut SqliteConnection) -> QueryResult<Vec<RoomRecord>> {
-    let latest = messages::table
-        .filter(messages::room.eq(rooms::name))
-        .select(max(messages::id))
-        .single_value();
-    let rows: Vec<(String, Option<i64>)> = rooms::table
+pub fn rooms(conn: &mut AnyConnection) -> QueryResult<Vec<RoomRecord>> {
+    let rows: Vec<(String, i64)> = rooms::table
         .filter(rooms::name.not_like(Conversation::LIKE_PATTERN))
-        .select((rooms::name, latest))
+        .select((rooms::name, rooms::last_id))
         .order(rooms::name.asc())
         .load(conn)?;
     Ok(rows
         .into_iter()
         .filter_map(|(name, last)| {
             let name = RoomName::parse(name).ok()?;
-            Some(RoomRecord { name, last_id: last.map_or(0, to_message_id) })
+            Some(RoomRecord { name, last_id: to_message_id(last) })
         })
         .collect())
 }
@@ -278,12 +324,9 @@ pub(super) mod tests {
     fn ids_are_gapless_per_channel_and_survive_a_cold_cache() {
         let (_dir, pool) = database();
         let mut conn = pool.get().unwrap();
-        let mut cache = HashMap::new();
-        let stored =
-            commit(&mut conn, &mut cache, &batch(&[("a", "1"), ("b", "1"), ("a", "2")])).unwrap();
+        let stored = commit(&mut conn, &batch(&[("a", "1"), ("b", "1"), ("a", "2")])).unwrap();
         assert_eq!(stored_ids(&stored), [1, 1, 2]);
-        let mut cold = HashMap::new(); // as after a restart
-        let stored = commit(&mut conn, &mut cold, &batch(&[("a", "3"), ("@x+y", "dm")])).unwrap();
+        let stored = commit(&mut conn, &batch(&[("a", "3"), ("@x+y", "dm")])).unwrap();
         assert_eq!(stored_ids(&stored), [3, 1]);
     }
 
@@ -291,7 +334,7 @@ pub(super) mod tests {
         NewMessage { from: UserName::parse(sender).unwrap(), ..message(channel, text) }
     }
 
-    fn state(conn: &mut SqliteConnection, reader: &str, channel: &str) -> Option<(u64, u64)> {
+    fn state(conn: &mut AnyConnection, reader: &str, channel: &str) -> Option<(u64, u64)> {
         let reader = UserName::parse(reader).unwrap();
         let state = cursors::read_state(conn, &reader, &self::channel(channel)).unwrap();
         state.map(|s| (s.last_read, s.unread))
@@ -301,7 +344,6 @@ pub(super) mod tests {
     fn a_senders_cursor_ends_on_their_latest_message_of_the_batch() {
         let (_dir, pool) = database();
         let mut conn = pool.get().unwrap();
-        let mut cache = HashMap::new();
         let join = crate::store::CursorMove {
             reader: UserName::parse("alice").unwrap(),
             channel: channel("a"),
@@ -309,11 +351,10 @@ pub(super) mod tests {
             kind: CursorKind::Start,
         };
         let rooms = vec![RoomName::parse("a").unwrap()];
-        commit(&mut conn, &mut cache, &Batch { rooms, cursors: vec![join], ..Batch::default() })
-            .unwrap();
+        commit(&mut conn, &Batch { rooms, cursors: vec![join], ..Batch::default() }).unwrap();
         let messages =
             vec![from("alice", "a", "1"), from("alice", "a", "2"), from("bob", "a", "3")];
-        commit(&mut conn, &mut cache, &Batch { messages, ..Batch::default() }).unwrap();
+        commit(&mut conn, &Batch { messages, ..Batch::default() }).unwrap();
         // Her own two are read; bob's is unread. Bob never joined: no cursor.
         assert_eq!(state(&mut conn, "alice", "a"), Some((2, 1)));
         assert_eq!(state(&mut conn, "bob", "a"), None);
@@ -323,20 +364,18 @@ pub(super) mod tests {
     fn a_join_behind_the_users_own_message_starts_past_it() {
         let (_dir, pool) = database();
         let mut conn = pool.get().unwrap();
-        let mut cache = HashMap::new();
         // Alice posts without a cursor (over HTTP, say), then joins with
         // the position the server had delivered before her message: 0.
         let rooms = vec![RoomName::parse("a").unwrap()];
         let messages = vec![from("bob", "a", "1"), from("alice", "a", "2")];
-        commit(&mut conn, &mut cache, &Batch { rooms, messages, ..Batch::default() }).unwrap();
+        commit(&mut conn, &Batch { rooms, messages, ..Batch::default() }).unwrap();
         let join = crate::store::CursorMove {
             reader: UserName::parse("alice").unwrap(),
             channel: channel("a"),
             to: 0,
             kind: CursorKind::Start,
         };
-        let joined =
-            commit(&mut conn, &mut cache, &Batch { cursors: vec![join], ..Batch::default() });
+        let joined = commit(&mut conn, &Batch { cursors: vec![join], ..Batch::default() });
         assert_eq!(joined.unwrap().cursors, [CursorOutcome::Unchanged(2)]);
         assert_eq!(state(&mut conn, "alice", "a"), Some((2, 0)));
     }
@@ -345,7 +384,6 @@ pub(super) mod tests {
     fn a_messages_mentions_are_counted_from_its_own_commit() {
         let (_dir, pool) = database();
         let mut conn = pool.get().unwrap();
-        let mut cache = HashMap::new();
         let join = |reader: &str| crate::store::CursorMove {
             reader: UserName::parse(reader).unwrap(),
             channel: channel("a"),
@@ -354,11 +392,11 @@ pub(super) mod tests {
         };
         let rooms = vec![RoomName::parse("a").unwrap()];
         let cursors = vec![join("bob"), join("carol")];
-        commit(&mut conn, &mut cache, &Batch { rooms, cursors, ..Batch::default() }).unwrap();
+        commit(&mut conn, &Batch { rooms, cursors, ..Batch::default() }).unwrap();
         // Nothing but the commit runs: no notification worker, as after a
         // kill -9 right behind it.
         let messages = vec![from("alice", "a", "hi @bob and @carol"), from("alice", "a", "@bob!")];
-        commit(&mut conn, &mut cache, &Batch { messages, ..Batch::default() }).unwrap();
+        commit(&mut conn, &Batch { messages, ..Batch::default() }).unwrap();
         let mut mentions = |reader: &str| {
             let reader = UserName::parse(reader).unwrap();
             cursors::read_state(&mut conn, &reader, &channel("a"))
@@ -368,7 +406,7 @@ pub(super) mod tests {
         assert_eq!(mentions("bob"), Some((2, 2)));
         assert_eq!(mentions("carol"), Some((2, 1)));
         let direct = vec![from("alice", "@alice+bob", "@bob")];
-        commit(&mut conn, &mut cache, &Batch { messages: direct, ..Batch::default() }).unwrap();
+        commit(&mut conn, &Batch { messages: direct, ..Batch::default() }).unwrap();
         let reader = UserName::parse("bob").unwrap();
         let state =
             cursors::read_state(&mut conn, &reader, &channel("@alice+bob")).unwrap().unwrap();
@@ -379,9 +417,8 @@ pub(super) mod tests {
     fn a_conversations_first_message_gives_both_users_a_cursor() {
         let (_dir, pool) = database();
         let mut conn = pool.get().unwrap();
-        let mut cache = HashMap::new();
         let messages = vec![from("bob", "@alice+bob", "hi"), from("bob", "@alice+bob", "there")];
-        commit(&mut conn, &mut cache, &Batch { messages, ..Batch::default() }).unwrap();
+        commit(&mut conn, &Batch { messages, ..Batch::default() }).unwrap();
         assert_eq!(state(&mut conn, "alice", "@alice+bob"), Some((0, 2)));
         assert_eq!(state(&mut conn, "bob", "@alice+bob"), Some((2, 0)));
     }
@@ -398,40 +435,91 @@ pub(super) mod tests {
             messages: vec![keyed("a", "k"), message("r", "x"), keyed("a", "k"), keyed("b", "k")],
             ..Batch::default()
         };
-        let committed = commit(&mut conn, &mut HashMap::new(), &keys).unwrap();
+        let committed = commit(&mut conn, &keys).unwrap();
         let first = committed.messages[0].message().unwrap().clone();
         assert_eq!(first.id, 1);
         assert_eq!(committed.messages[1].message().unwrap().id, 2);
         assert_eq!(committed.messages[2], Appended::Duplicate(first));
         assert_eq!(committed.messages[3], Appended::Conflict);
-        let next = commit(&mut conn, &mut HashMap::new(), &batch(&[("r", "y")])).unwrap();
+        let next = commit(&mut conn, &batch(&[("r", "y")])).unwrap();
         assert_eq!(stored_ids(&next), [3], "no id was taken by the duplicate or the conflict");
+    }
+
+    /// Every statement of a commit is prepared once per connection and
+    /// then reused: each is cached the first time, and a second batch of
+    /// the same kinds prepares nothing (docs/performance.md, item 9).
+    /// diesel caches most of its own queries by type (not `update`s, so
+    /// those are [`Sql`]) and [`Sql`] statements by their text.
+    #[test]
+    fn a_commit_prepares_its_statements_once() {
+        use diesel::connection::{Connection, InstrumentationEvent};
+        use std::sync::{Arc, Mutex};
+
+        let (_dir, pool) = database();
+        let mut conn = pool.get().unwrap();
+        let join = crate::store::CursorMove {
+            reader: UserName::parse("bob").unwrap(),
+            channel: channel("a"),
+            to: 0,
+            kind: CursorKind::Start,
+        };
+        let read = crate::store::CursorMove { kind: CursorKind::Read, to: 1, ..join.clone() };
+        let every_kind = |keyed: &str| Batch {
+            rooms: vec![RoomName::parse("a").unwrap()],
+            messages: vec![
+                from("alice", "a", "hi @bob"),
+                from("alice", "@alice+bob", "dm"),
+                NewMessage {
+                    idempotency_key: Some(IdempotencyKey::parse(keyed).unwrap()),
+                    ..message("a", "once")
+                },
+            ],
+            cursors: vec![join.clone(), read.clone()],
+        };
+        let events = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+        let seen = events.clone();
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            let mut seen = seen.lock().unwrap();
+            match event {
+                InstrumentationEvent::StartQuery { query, .. } => seen.0.push(query.to_string()),
+                InstrumentationEvent::CacheQuery { sql, .. } => seen.1.push(sql.to_owned()),
+                _ => {}
+            }
+        });
+        commit(&mut conn, &every_kind("k1")).unwrap();
+        let (run, cached) = std::mem::take(&mut *events.lock().unwrap());
+        for statement in run.iter().filter_map(|query| query.split_once(" -- binds")) {
+            assert!(cached.contains(&statement.0.to_owned()), "not kept prepared: {}", statement.0);
+        }
+        commit(&mut conn, &every_kind("k2")).unwrap();
+        commit(&mut conn, &every_kind("k2")).unwrap(); // a resend, looked up
+        let (_, cached) = std::mem::take(&mut *events.lock().unwrap());
+        // Only the resend's lookup is new.
+        assert!(cached.len() == 1 && cached[0].starts_with("SELECT"), "{cached:?}");
     }
 
     #[test]
     fn a_failed_batch_stores_nothing_and_uses_no_id() {
         let (_dir, pool) = database();
         let mut conn = pool.get().unwrap();
-        let mut cache = HashMap::new();
-        commit(&mut conn, &mut cache, &batch(&[("a", "1")])).unwrap();
-        // A row already holding the id the next message would take makes
-        // the whole batch fail.
-        diesel::sql_query("INSERT INTO messages (room, id, sender, body, created_at) VALUES ('a', 3, 'x', 'y', 'z')")
-            .execute(&mut conn)
+        commit(&mut conn, &batch(&[("a", "1")])).unwrap();
+        // A row already holding the id the next message would take (written
+        // behind the counter's back) makes the whole batch fail.
+        diesel::sql_query("INSERT INTO messages (room, id, sender, body, created_at) VALUES ('a', 2, 'x', 'y', 'z')")
+            .execute(&mut *conn)
             .unwrap();
-        cache.insert("a".to_owned(), 2);
-        assert!(commit(&mut conn, &mut cache, &batch(&[("b", "1"), ("a", "2")])).is_err());
+        assert!(commit(&mut conn, &batch(&[("b", "1"), ("a", "2")])).is_err());
         assert_eq!(last_id(&mut conn, "b").unwrap(), 0, "the whole batch rolled back");
+        assert_eq!(last_id(&mut conn, "a").unwrap(), 1, "its ids too");
     }
 
     #[test]
     fn rooms_lists_rooms_with_their_latest_id_but_no_conversations() {
         let (_dir, pool) = database();
         let mut conn = pool.get().unwrap();
-        let mut cache = HashMap::new();
         let mut with_empty_room = batch(&[("lobby", "1"), ("lobby", "2"), ("@a+b", "dm")]);
         with_empty_room.rooms.push(RoomName::parse("empty").unwrap());
-        commit(&mut conn, &mut cache, &with_empty_room).unwrap();
+        commit(&mut conn, &with_empty_room).unwrap();
         let listed: Vec<_> = rooms(&mut conn)
             .unwrap()
             .into_iter()
@@ -446,7 +534,7 @@ pub(super) mod tests {
         let mut conn = pool.get().unwrap();
         let texts: Vec<String> = (1..=10).map(|i| i.to_string()).collect();
         let all: Vec<(&str, &str)> = texts.iter().map(|t| ("r", t.as_str())).collect();
-        commit(&mut conn, &mut HashMap::new(), &batch(&all)).unwrap();
+        commit(&mut conn, &batch(&all)).unwrap();
         let query = |since, before, upto, limit| PageQuery {
             channel: channel("r"),
             since,

@@ -7,19 +7,19 @@ use super::{cursors, queries, DbPool};
 use crate::domain::{Channel, UserName};
 use crate::store::{Page, PageQuery, ReadState, RoomRecord, StoreError};
 
-/// Reads one page of history. Sent by `SqliteStore::page`.
+/// Reads one page of history. Sent by `DieselStore::page`.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Page, StoreError>")]
 pub struct LoadPage {
     pub query: PageQuery,
 }
 
-/// Lists stored rooms with their latest ids. Sent by `SqliteStore::rooms`.
+/// Lists stored rooms with their latest ids. Sent by `DieselStore::rooms`.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<RoomRecord>, StoreError>")]
 pub struct ListRooms;
 
-/// Reads a user's read state in one channel. Sent by `SqliteStore::read_state`.
+/// Reads a user's read state in one channel. Sent by `DieselStore::read_state`.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Option<ReadState>, StoreError>")]
 pub struct LoadReadState {
@@ -29,7 +29,7 @@ pub struct LoadReadState {
     pub channel: Channel,
 }
 
-/// Reads a user's read state everywhere. Sent by `SqliteStore::inbox`.
+/// Reads a user's read state everywhere. Sent by `DieselStore::inbox`.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<ReadState>, StoreError>")]
 pub struct LoadInbox {
@@ -37,7 +37,7 @@ pub struct LoadInbox {
     pub reader: UserName,
 }
 
-/// Runs a trivial query, for `/healthz`. Sent by `SqliteStore::check`.
+/// Runs a trivial query, for `/healthz`. Sent by `DieselStore::check`.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<(), StoreError>")]
 pub struct Check;

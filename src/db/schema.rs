@@ -42,6 +42,7 @@ diesel::table! {
     rooms (name) {
         name -> Text,
         created_at -> Text,
+        last_id -> BigInt,
     }
 }
 

@@ -2,21 +2,21 @@
 //!
 //! It receives whole batches from the `ChatServer` (which gathers what
 //! arrives while a commit is under way: group commit), writes each in one
-//! transaction and answers with the stored messages. Being the only writer,
-//! it keeps the latest id of each channel in memory between batches.
-
-use std::collections::HashMap;
+//! transaction and answers with the stored messages. Ids come from the
+//! rooms' counters in that transaction (`queries::commit`), so nothing is
+//! cached between batches: several writers (one per node) can share a
+//! Postgres database.
 
 use actix::{Actor, ActorContext, Handler, Message, SyncContext};
-use diesel::{QueryResult, SqliteConnection};
+use diesel::QueryResult;
 
+use super::connection::AnyConnection;
 use super::{queries, DbPool};
-use crate::domain::MessageId;
 use crate::store::{Batch, Committed, StoreError};
 
 /// Stores a batch in one transaction.
 ///
-/// Sent by `SqliteStore::commit`; handled by [`PersistenceActor`].
+/// Sent by `DieselStore::commit`; handled by [`PersistenceActor`].
 /// Replies with the stored messages in the batch's order, or an error when
 /// nothing was stored.
 #[derive(Debug, Message)]
@@ -26,28 +26,24 @@ pub struct Commit {
 }
 
 /// How a batch is written: [`queries::commit`] (tests put a faulty one in).
-type WriteBatch =
-    fn(&mut SqliteConnection, &mut HashMap<String, MessageId>, &Batch) -> QueryResult<Committed>;
+type WriteBatch = fn(&mut AnyConnection, &Batch) -> QueryResult<Committed>;
 
-/// The single writer; see the module doc.
+/// The node's single writer; see the module doc.
 pub struct PersistenceActor {
     pool: DbPool,
-    /// Latest stored id per channel; equal to the database's, see
-    /// [`queries::commit`].
-    last_ids: HashMap<String, MessageId>,
     write: WriteBatch,
 }
 
 impl PersistenceActor {
-    /// A writer on `pool`; it reads each channel's latest id from the database on first use.
+    /// A writer on `pool`.
     pub fn new(pool: DbPool) -> Self {
-        Self { pool, last_ids: HashMap::new(), write: queries::commit }
+        Self { pool, write: queries::commit }
     }
 
     fn commit(&mut self, batch: &Batch) -> Result<Committed, StoreError> {
         let mut conn = self.pool.get()?;
         let started = std::time::Instant::now();
-        let stored = (self.write)(&mut conn, &mut self.last_ids, batch);
+        let stored = (self.write)(&mut conn, batch);
         match &stored {
             Ok(committed) => log::debug!(
                 "committed {} messages and {} rooms in {:?}",
@@ -56,9 +52,6 @@ impl PersistenceActor {
                 started.elapsed()
             ),
             Err(error) => {
-                // The transaction rolled back: forget cached ids so the next
-                // batch reads them again from the database.
-                self.last_ids.clear();
                 log::error!(
                     "storing a batch of {} messages failed, none was stored: {error}",
                     batch.messages.len()
@@ -117,12 +110,12 @@ mod tests {
         let dir = tempfile::TempDir::new().unwrap();
         let pool = super::super::open(&dir.path().join("t.db").to_string_lossy(), 2).unwrap();
         let writer = SyncArbiter::start(1, move || PersistenceActor {
-            write: |conn, last_ids, batch| {
+            write: |conn, batch| {
                 assert!(
                     !batch.messages.iter().any(|m| m.text.as_str() == "boom"),
                     "injected fault"
                 );
-                queries::commit(conn, last_ids, batch)
+                queries::commit(conn, batch)
             },
             ..PersistenceActor::new(pool.clone())
         });

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::support::TestApp;
 
-fn walkie(args: &[&str], database: &std::path::Path) -> (bool, String, String) {
+fn walkie(args: &[&str], database: &str) -> (bool, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_walkie"))
         .args(args)
         .arg("--database-url")
@@ -27,11 +27,11 @@ async fn rooms_and_history_print_readable_tables() {
     alice.send(json!({"type": "direct", "to": "bob", "text": "private"})).await;
     alice.expect("message").await;
 
-    let (ok, rooms, _) = walkie(&["rooms"], &app.database());
+    let (ok, rooms, _) = walkie(&["rooms"], app.database());
     assert!(ok);
     assert_eq!(rooms, "ROOM   MESSAGES\nempty  0\nlobby  2\n");
 
-    let (ok, history, _) = walkie(&["history", "lobby"], &app.database());
+    let (ok, history, _) = walkie(&["history", "lobby"], app.database());
     assert!(ok);
     let lines: Vec<&str> = history.lines().collect();
     assert_eq!(lines.len(), 3);
@@ -39,9 +39,9 @@ async fn rooms_and_history_print_readable_tables() {
     assert!(lines[1].starts_with("1   20") && lines[1].ends_with("alice  first line"));
     assert!(lines[2].ends_with("alice  two lines"), "one line per message");
 
-    let (ok, paged, _) = walkie(&["history", "lobby", "--limit", "1"], &app.database());
+    let (ok, paged, _) = walkie(&["history", "lobby", "--limit", "1"], app.database());
     assert!(ok && paged.contains("two lines") && paged.contains("--before 2"));
-    let (ok, direct, _) = walkie(&["history", "@alice+bob"], &app.database());
+    let (ok, direct, _) = walkie(&["history", "@alice+bob"], app.database());
     assert!(ok && direct.contains("private"));
 }
 
@@ -49,7 +49,7 @@ async fn rooms_and_history_print_readable_tables() {
 fn a_missing_database_is_an_error_not_a_new_file() {
     let dir = tempfile::TempDir::new().unwrap();
     let missing = dir.path().join("typo.db");
-    let (ok, _, stderr) = walkie(&["rooms"], &missing);
+    let (ok, _, stderr) = walkie(&["rooms"], &missing.to_string_lossy());
     assert!(!ok);
     assert!(stderr.contains("no database at"), "{stderr}");
     assert!(!missing.exists());

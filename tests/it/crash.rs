@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{all_messages, Next, Server, TestClient, TIMEOUT};
+use crate::support::{all_messages, Next, Server, TestClient, TestDb, TIMEOUT};
 
 /// Sends `count` messages (`{name}-{i}{tail}`) as fast as it can while
 /// reading acknowledgements, until the connection drops; returns
@@ -75,10 +75,10 @@ async fn send_and_kill(server: Server, names: &[&str], tail: &'static str) -> Ha
 
 #[tokio::test]
 async fn every_acknowledged_message_survives_kill_9_exactly_once() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let acked = send_and_kill(Server::start(dir.path()), &["a", "b", "c"], "").await;
+    let db = TestDb::new();
+    let acked = send_and_kill(Server::start(&db), &["a", "b", "c"], "").await;
 
-    let server = Server::start(dir.path());
+    let server = Server::start(&db);
     let stored = all_messages(&server.url("/api/rooms/busy/messages")).await;
     let ids: Vec<u64> = stored.iter().map(|m| m["id"].as_u64().unwrap()).collect();
     assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>(), "ids without holes");
@@ -100,15 +100,15 @@ async fn every_acknowledged_message_survives_kill_9_exactly_once() {
 
 #[tokio::test]
 async fn every_stored_mention_is_counted_after_kill_9() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let server = Server::start(dir.path());
+    let db = TestDb::new();
+    let server = Server::start(&db);
     let mut bob = TestClient::connect(&server.ws_url("?name=bob")).await;
     bob.expect("welcome").await;
     bob.join("busy").await; // bob's cursor starts here; he goes away
     bob.close().await;
     send_and_kill(server, &["a", "b"], " @bob").await;
 
-    let server = Server::start(dir.path());
+    let server = Server::start(&db);
     let stored = all_messages(&server.url("/api/rooms/busy/messages")).await.len() as u64;
     let mut bob = TestClient::connect(&server.ws_url("?name=bob")).await;
     bob.send(json!({"type": "inbox"})).await;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::support::{get, post, Next, Server, TestApp, TestClient};
+use crate::support::{get, post, Next, Server, TestApp, TestClient, TestDb};
 
 fn say(text: &str, key: &str, reference: &str) -> serde_json::Value {
     json!({"type": "say", "room": "lobby", "text": text, "idempotency_key": key, "ref": reference})
@@ -42,8 +42,8 @@ async fn a_resend_after_a_dropped_connection_is_stored_once_with_the_original_id
 
 #[tokio::test]
 async fn a_resend_after_kill_9_gets_the_original_id() {
-    let dir = tempfile::TempDir::new().unwrap();
-    let server = Server::start(dir.path());
+    let db = TestDb::new();
+    let server = Server::start(&db);
     let mut alice = TestClient::connect(&server.ws_url("?name=alice")).await;
     alice.expect("welcome").await;
     alice.join("lobby").await;
@@ -52,7 +52,7 @@ async fn a_resend_after_kill_9_gets_the_original_id() {
     server.signal("KILL");
     drop(server);
 
-    let server = Server::start(dir.path());
+    let server = Server::start(&db);
     let mut alice = TestClient::connect(&server.ws_url("?name=alice")).await;
     alice.expect("welcome").await;
     alice.join("lobby").await;

@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod databases;
 mod support;
 
 mod admin;
@@ -19,6 +20,7 @@ mod last_words;
 mod lifecycle;
 mod mentions;
 mod ordering;
+mod postgres;
 mod read_state;
 mod rooms;
 mod say;

@@ -55,7 +55,7 @@ async fn reading_a_room_never_joined_or_someone_elses_conversation_is_refused() 
 #[tokio::test]
 async fn joined_and_the_inbox_count_unread_and_mentions_across_a_restart() {
     let app = TestApp::spawn();
-    let dir = app.dir.clone();
+    let db = app.db.clone();
     let mut alice = app.member("alice", "lobby").await;
     let joined = alice.join("quiet").await; // joined with nothing in it: last_id 0
     assert_eq!((joined["last_read"].as_u64(), joined["unread"].as_u64()), (Some(0), Some(0)));
@@ -70,7 +70,7 @@ async fn joined_and_the_inbox_count_unread_and_mentions_across_a_restart() {
     tokio::time::sleep(Duration::from_millis(300)).await; // mentions are recorded in the background
     app.stop().await;
 
-    let app = TestApp::spawn_on(dir, |_| {});
+    let app = TestApp::spawn_on(db, |_| {});
     let mut alice = app.client("alice").await;
     let joined = alice.join("lobby").await;
     assert_eq!((joined["last_read"].as_u64(), joined["unread"].as_u64()), (Some(1), Some(2)));

@@ -1,19 +1,20 @@
-//! Test harness: a real server on `127.0.0.1:0` with a temp-file database,
-//! and real WebSocket and HTTP clients that read as the browser sees it.
+//! Test harness: a real server on `127.0.0.1:0` with a database of its own
+//! (a temp file, or a fresh Postgres database: see `databases`), and real
+//! WebSocket and HTTP clients that read as the browser sees it.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tempfile::TempDir;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use walkie::{Application, Config};
+
+pub use crate::databases::TestDb;
 
 /// How long a client waits for an expected frame before failing the test.
 pub const TIMEOUT: Duration = Duration::from_secs(10);
@@ -21,7 +22,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(10);
 /// A running walkie server, stopped gracefully when dropped or `stop`ped.
 pub struct TestApp {
     pub address: SocketAddr,
-    pub dir: Arc<TempDir>,
+    pub db: Arc<TestDb>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<std::io::Result<()>>>,
 }
@@ -34,19 +35,18 @@ impl TestApp {
 
     /// A server with a fresh database and settings changed by `tweak`.
     pub fn spawn_with(tweak: impl FnOnce(&mut Config)) -> Self {
-        let dir = Arc::new(TempDir::new().expect("a temp dir"));
-        Self::spawn_on(dir, tweak)
+        Self::spawn_on(TestDb::new(), tweak)
     }
 
-    /// A server on the database in `dir` (to restart on the same file).
-    pub fn spawn_on(dir: Arc<TempDir>, tweak: impl FnOnce(&mut Config)) -> Self {
+    /// A server on `db` (to restart on the same database).
+    pub fn spawn_on(db: Arc<TestDb>, tweak: impl FnOnce(&mut Config)) -> Self {
         let mut config = Config {
             bind: "127.0.0.1:0".into(),
             workers: Some(1),
             // Flood control out of the way; its own tests set it.
             rate: 100_000.0,
             burst: 100_000,
-            ..Config::with_database(database_path(dir.path()).to_string_lossy())
+            ..Config::with_database(db.url.clone())
         };
         tweak(&mut config);
         let (address_tx, address_rx) = std::sync::mpsc::channel();
@@ -63,7 +63,7 @@ impl TestApp {
             })
         });
         let address = address_rx.recv_timeout(TIMEOUT).expect("the server reports its address");
-        Self { address, dir, stop: Some(stop_tx), thread: Some(thread) }
+        Self { address, db, stop: Some(stop_tx), thread: Some(thread) }
     }
 
     /// Shuts the server down gracefully and waits until it has stopped.
@@ -92,8 +92,9 @@ impl TestApp {
         format!("ws://{}/ws{query}", self.address)
     }
 
-    pub fn database(&self) -> PathBuf {
-        database_path(self.dir.path())
+    /// The `--database-url` of its store.
+    pub fn database(&self) -> &str {
+        &self.db.url
     }
 
     /// A connected client named `name`, its `welcome` already read.
@@ -117,10 +118,6 @@ impl Drop for TestApp {
     fn drop(&mut self) {
         self.begin_stop();
     }
-}
-
-fn database_path(dir: &Path) -> PathBuf {
-    dir.join("walkie.db")
 }
 
 /// What [`TestClient::next`] found.
@@ -371,8 +368,7 @@ pub fn ids(messages: &Value) -> Vec<u64> {
     messages.as_array().expect("a list").iter().map(|m| m["id"].as_u64().expect("an id")).collect()
 }
 
-/// The `walkie` binary, run as a child process on a database in `dir`;
-/// killed when dropped.
+/// The `walkie` binary, run as a child process on `db`; killed when dropped.
 pub struct Server {
     child: std::process::Child,
     pub address: String,
@@ -381,12 +377,16 @@ pub struct Server {
 impl Server {
     /// Starts the binary (flood control out of the way) and waits for its
     /// `listening on http://ADDR` line.
-    pub fn start(dir: &Path) -> Self {
+    pub fn start(db: &TestDb) -> Self {
+        Self::start_on(&db.url)
+    }
+
+    /// Starts the binary on the database at `url`.
+    pub fn start_on(url: &str) -> Self {
         use std::io::{BufRead, BufReader};
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_walkie"))
             .args(["--bind", "127.0.0.1:0", "--rate", "100000", "--burst", "100000"])
-            .arg("--database-url")
-            .arg(database_path(dir))
+            .args(["--database-url", url])
             .env("RUST_LOG", "info")
             .stderr(std::process::Stdio::piped())
             .spawn()

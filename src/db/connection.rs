@@ -1,0 +1,227 @@
+//! One connection type for both stores, and everything about them that is
+//! not SQL: which backend a URL names, how a connection is made and set up,
+//! the migrations, and how a write transaction begins.
+//!
+//! The queries are written once, against [`AnyConnection`]; diesel turns
+//! them into each backend's SQL (`?` or `$1` placeholders and so on).
+//! Statements diesel's multi-backend query builder cannot express (upserts)
+//! are in [`super::sql`], in SQL both backends read the same.
+
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::{Connection, ConnectionResult};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+/// The migrations of `migrations/sqlite/`, compiled into the binary.
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// The migrations of `migrations/postgres/`, compiled into the binary.
+pub const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+pub use any::AnyConnection;
+
+/// The derive writes undocumented items of its own next to the enum.
+#[allow(missing_docs)]
+mod any {
+    use diesel::pg::PgConnection;
+    use diesel::sqlite::SqliteConnection;
+
+    /// A connection to either store.
+    #[derive(diesel::MultiConnection)]
+    pub enum AnyConnection {
+        /// A Postgres database, shared by every node that names it.
+        Postgres(PgConnection),
+        /// A SQLite file, walkie's embedded default.
+        Sqlite(SqliteConnection),
+    }
+}
+
+/// The backend of [`AnyConnection`], for hand-written query fragments.
+pub type AnyBackend = <AnyConnection as Connection>::Backend;
+
+/// Which store a `--database-url` names: the scheme decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `postgres://` or `postgresql://`.
+    Postgres,
+    /// Anything else: a file path.
+    Sqlite,
+}
+
+impl Backend {
+    /// The store `url` names.
+    pub fn of(url: &str) -> Self {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// The name operators know it by, for messages.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Postgres => "Postgres",
+            Backend::Sqlite => "SQLite",
+        }
+    }
+
+    /// What to check when no connection can be made.
+    pub fn hint(self) -> &'static str {
+        match self {
+            Backend::Postgres => {
+                "check the URL, that the Postgres server is up, and that it accepts this \
+                 user, password and database"
+            }
+            Backend::Sqlite => "check the path, and that its directory exists and is writable",
+        }
+    }
+}
+
+/// How long a SQLite connection waits for another's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// WAL pages between automatic checkpoints; see [`Connector::set_up`].
+const CHECKPOINT_PAGES: u32 = 10_000;
+
+/// Makes the pool's connections: the backend the URL names, set up by
+/// [`Connector::set_up`]. Each is made for its backend (never "try one,
+/// then the other"), so a Postgres URL with a wrong password fails as
+/// such instead of becoming a SQLite file of that name.
+#[derive(Debug, Clone)]
+pub struct Connector {
+    url: String,
+    backend: Backend,
+}
+
+impl Connector {
+    /// Connections to `url`.
+    pub fn new(url: &str) -> Self {
+        Self { url: url.to_owned(), backend: Backend::of(url) }
+    }
+
+    /// Which store the connections go to.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Opens one connection, set up.
+    pub fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        let mut conn = match self.backend {
+            Backend::Postgres => AnyConnection::Postgres(establish(&self.url)?),
+            Backend::Sqlite => AnyConnection::Sqlite(establish(&self.url)?),
+        };
+        Self::set_up(&mut conn).map_err(r2d2::Error::QueryError)?;
+        Ok(conn)
+    }
+
+    /// Per-connection settings.
+    ///
+    /// Postgres: `synchronous_commit = on`, whatever the server's default,
+    /// so a commit (and so an acknowledgement) waits for the WAL on disk.
+    ///
+    /// SQLite:
+    /// - `busy_timeout`: wait for a lock rather than fail at once.
+    /// - WAL: readers never block the writer, nor the writer readers.
+    /// - `synchronous = FULL`: every commit is on disk before it returns, so
+    ///   an acknowledged message survives a crash of the machine, not only
+    ///   of the process.
+    /// - `foreign_keys`: SQLite leaves them off unless asked.
+    /// - `wal_autocheckpoint`: every [`CHECKPOINT_PAGES`] pages rather than
+    ///   SQLite's 1,000, so one checkpoint folds many commits to the same
+    ///   busy pages into one write (docs/performance.md, item 10). The cost
+    ///   is a WAL file of ~40 MB, reused rather than regrown.
+    fn set_up(conn: &mut AnyConnection) -> diesel::QueryResult<()> {
+        let settings = match conn {
+            AnyConnection::Postgres(_) => "SET synchronous_commit = on".to_owned(),
+            AnyConnection::Sqlite(_) => format!(
+                "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                 PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; \
+                 PRAGMA wal_autocheckpoint = {CHECKPOINT_PAGES};",
+                BUSY_TIMEOUT.as_millis()
+            ),
+        };
+        conn.batch_execute(&settings)
+    }
+}
+
+fn establish<C: Connection>(url: &str) -> ConnectionResult<C> {
+    C::establish(url)
+}
+
+impl ManageConnection for Connector {
+    type Connection = AnyConnection;
+    type Error = r2d2::Error;
+
+    fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
+        Connector::connect(self)
+    }
+
+    fn is_valid(&self, conn: &mut AnyConnection) -> Result<(), r2d2::Error> {
+        conn.ping().map_err(r2d2::Error::QueryError)
+    }
+
+    /// A connection that lost its server (Postgres restarted) is dropped
+    /// when handed back, and the pool makes a new one when next asked.
+    fn has_broken(&self, conn: &mut AnyConnection) -> bool {
+        std::thread::panicking() || conn.is_broken()
+    }
+}
+
+/// A Postgres advisory lock's key, held while migrating: nodes starting
+/// together on a new database take turns, so only the first creates the
+/// tables. (Any number; this one spells "walkie".)
+const MIGRATION_LOCK: i64 = 0x7761_6c6b_6965;
+
+/// Runs the migrations `conn`'s backend has not run yet.
+pub fn migrate(conn: &mut AnyConnection) -> Result<(), String> {
+    let ran = match conn {
+        AnyConnection::Postgres(conn) => {
+            let lock = format!("SELECT pg_advisory_lock({MIGRATION_LOCK})");
+            conn.batch_execute(&lock).map_err(|error| error.to_string())?;
+            let ran = conn.run_pending_migrations(POSTGRES_MIGRATIONS).map(drop);
+            let unlock = format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})");
+            conn.batch_execute(&unlock).map_err(|error| error.to_string())?;
+            ran
+        }
+        AnyConnection::Sqlite(conn) => conn.run_pending_migrations(SQLITE_MIGRATIONS).map(drop),
+    };
+    ran.map_err(|error| error.to_string())
+}
+
+/// Runs `body` in a transaction that writes, committed if it returns `Ok`
+/// and rolled back otherwise (as diesel's `Connection::transaction`).
+///
+/// On SQLite it begins `IMMEDIATE`: it takes the write lock at once, so a
+/// transaction that reads before it writes never finds, at its first
+/// write, that another connection wrote since its read (`SQLITE_BUSY`).
+/// On Postgres it is a plain `BEGIN` (read committed): the row locks the
+/// writes take are what order concurrent writers (see `queries::commit`).
+pub fn write_transaction<T, E>(
+    conn: &mut AnyConnection,
+    body: impl FnOnce(&mut AnyConnection) -> Result<T, E>,
+) -> Result<T, E>
+where
+    E: From<diesel::result::Error>,
+{
+    match conn {
+        AnyConnection::Postgres(conn) => AnsiTransactionManager::begin_transaction(conn)?,
+        AnyConnection::Sqlite(conn) => {
+            AnsiTransactionManager::begin_transaction_sql(conn, "BEGIN IMMEDIATE")?
+        }
+    }
+    match body(conn) {
+        Ok(value) => {
+            <AnyConnection as TransactionManager<AnyConnection>>::commit_transaction(conn)?;
+            Ok(value)
+        }
+        Err(error) => {
+            match <AnyConnection as TransactionManager<AnyConnection>>::rollback_transaction(conn) {
+                Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
+                Err(rollback) => Err(rollback.into()),
+            }
+        }
+    }
+}

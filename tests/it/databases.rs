@@ -1,0 +1,111 @@
+//! The store a test runs on. The whole suite runs once per store:
+//! SQLite by default, Postgres with `WALKIE_TEST_STORE=postgres` and
+//! `WALKIE_PG_URL` set to a cluster every test may create databases in
+//! (scripts/test starts one with scripts/postgres and runs the suite
+//! again). Each test gets a database of its own.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use diesel::connection::SimpleConnection;
+use diesel::{Connection, PgConnection};
+use tempfile::TempDir;
+
+/// True when the suite runs on Postgres.
+pub fn on_postgres() -> bool {
+    match std::env::var("WALKIE_TEST_STORE").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Err(_) => false,
+        Ok(other) => panic!("WALKIE_TEST_STORE={other}: use sqlite or postgres"),
+    }
+}
+
+/// A test's database, kept across restarts of its server: its
+/// `--database-url`, and the temp dir a SQLite file lives in (deleted with
+/// the `TestDb`).
+pub struct TestDb {
+    pub url: String,
+    _dir: Option<TempDir>,
+}
+
+impl TestDb {
+    /// A fresh, empty database on the suite's store.
+    pub fn new() -> Arc<Self> {
+        if on_postgres() {
+            let cluster = std::env::var("WALKIE_PG_URL")
+                .expect("WALKIE_PG_URL: start a cluster with `eval \"$(scripts/postgres start)\"`");
+            return Self::on_cluster(&cluster);
+        }
+        let dir = TempDir::new().expect("a temp dir");
+        let url = dir.path().join("walkie.db").to_string_lossy().into_owned();
+        Arc::new(Self { url, _dir: Some(dir) })
+    }
+
+    /// A fresh database in the Postgres cluster at `cluster`.
+    pub fn on_cluster(cluster: &str) -> Arc<Self> {
+        Arc::new(Self { url: fresh_database(cluster), _dir: None })
+    }
+}
+
+/// Creates a database of its own in the cluster at `cluster` (a URL to
+/// any of its databases) and returns its URL.
+pub fn fresh_database(cluster: &str) -> String {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let name = format!("test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    let mut admin = PgConnection::establish(cluster).expect("the test cluster accepts connections");
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).expect("a fresh database");
+    let (server, _) = cluster.rsplit_once('/').expect("a URL ending in /DATABASE");
+    format!("{server}/{name}")
+}
+
+/// A Postgres cluster of one test's own (to stop and restart it), from
+/// scripts/postgres; deleted when dropped.
+pub struct Cluster {
+    dir: String,
+    pub url: String,
+}
+
+impl Cluster {
+    pub fn start() -> Self {
+        let output = script(&["start"]);
+        let line = String::from_utf8(output).expect("UTF-8");
+        let value = |key: &str| {
+            line.split_whitespace()
+                .find_map(|word| word.strip_prefix(key))
+                .expect("scripts/postgres prints the cluster")
+                .to_owned()
+        };
+        Self { dir: value("WALKIE_PG_DIR="), url: value("WALKIE_PG_URL=") }
+    }
+
+    /// Kills the server at once, as a crash would (`pg_ctl -m immediate`).
+    pub fn halt(&self) {
+        script(&["halt", &self.dir]);
+    }
+
+    /// Starts it again on the same port and data.
+    pub fn resume(&self) {
+        script(&["resume", &self.dir]);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(script_path()).args(["stop", &self.dir]).status();
+    }
+}
+
+fn script_path() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres")
+}
+
+fn script(args: &[&str]) -> Vec<u8> {
+    let output = std::process::Command::new(script_path())
+        .args(args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("scripts/postgres runs");
+    assert!(output.status.success(), "scripts/postgres {args:?} failed");
+    output.stdout
+}
