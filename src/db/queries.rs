@@ -1,7 +1,7 @@
 //! Queries as plain functions over a connection to either store, so each
 //! can be tested on a temp-file database without actors.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
@@ -62,16 +62,14 @@ pub fn commit(conn: &mut AnyConnection, batch: &Batch) -> QueryResult<Committed>
     let now = now_timestamp();
     write_transaction(conn, |conn| {
         let mut counters = Counters::lock(conn, batch, &now)?;
-        let mut messages = Vec::with_capacity(batch.messages.len());
+        let mut messages = Vec::new();
         // Joins start their cursors before the messages, so that a user's
         // first join and first message in one batch leave the cursor on
         // the message; reads move cursors after them.
         let mut cursors = vec![None; batch.cursors.len()];
         for pass in [CursorKind::Start, CursorKind::Read] {
             if pass == CursorKind::Read {
-                for message in &batch.messages {
-                    messages.push(append(conn, &mut counters, message, &now)?);
-                }
+                messages = append_all(conn, &mut counters, &batch.messages, &now)?;
                 cursors::follow_own_messages(conn, &messages)?;
                 cursors::record_mentions(conn, &messages)?;
             }
@@ -97,11 +95,12 @@ struct Counter {
 
 /// The id counters of the channels one batch touches, locked for its
 /// transaction; see [`commit`].
+#[derive(Clone)]
 struct Counters {
     /// Latest id per existing channel: as locked, then as advanced.
     latest: HashMap<String, MessageId>,
     /// The channels whose counter moved, to write back.
-    advanced: Vec<String>,
+    advanced: HashSet<String>,
 }
 
 impl Counters {
@@ -120,20 +119,26 @@ impl Counters {
         }
         let mut latest = HashMap::with_capacity(channels.len());
         for (channel, create) in channels {
-            if create {
+            let mut locked = Self::lock_one(conn, channel)?;
+            if locked.is_none() && create {
                 ensure_room(conn, channel, now)?;
+                locked = Self::lock_one(conn, channel)?;
             }
-            let locked: Option<Counter> =
-                Sql::new("UPDATE rooms SET last_id = last_id WHERE name = ")
-                    .text(channel)
-                    .sql(" RETURNING last_id")
-                    .get_result(conn)
-                    .optional()?;
             if let Some(Counter { last_id }) = locked {
                 latest.insert(channel.to_owned(), to_message_id(last_id));
             }
         }
-        Ok(Self { latest, advanced: Vec::new() })
+        Ok(Self { latest, advanced: HashSet::new() })
+    }
+
+    /// Locks one channel's counter row and reads it; `None` when the
+    /// channel does not exist.
+    fn lock_one(conn: &mut AnyConnection, channel: &str) -> QueryResult<Option<Counter>> {
+        Sql::new("UPDATE rooms SET last_id = last_id WHERE name = ")
+            .text(channel)
+            .sql(" RETURNING last_id")
+            .get_result(conn)
+            .optional()
     }
 
     /// The latest id of `channel`, 0 for a channel that does not exist.
@@ -145,8 +150,8 @@ impl Counters {
     fn take(&mut self, channel: &str) -> MessageId {
         let id = self.latest(channel) + 1;
         self.latest.insert(channel.to_owned(), id);
-        if !self.advanced.iter().any(|c| c == channel) {
-            self.advanced.push(channel.to_owned());
+        if !self.advanced.contains(channel) {
+            self.advanced.insert(channel.to_owned());
         }
         id
     }
@@ -164,6 +169,108 @@ impl Counters {
     }
 }
 
+/// Stores a batch's messages: all at once when none is a resend (the
+/// usual case), else one by one.
+///
+/// All at once is a few multi-row inserts (see [`ROWS_PER_INSERT`]), in a
+/// savepoint: on Postgres each statement is a round trip, so one per
+/// message would bound a node at about 20,000 msgs/s
+/// (docs/performance.md, "Postgres"). Ids are taken before the inserts
+/// know whether a row goes in; if one did not (its idempotency key was
+/// used), the savepoint is rolled back, the counters restored, and
+/// [`append`] does them one at a time, so a resend takes no id.
+fn append_all(
+    conn: &mut AnyConnection,
+    counters: &mut Counters,
+    messages: &[NewMessage],
+    now: &str,
+) -> QueryResult<Vec<Appended>> {
+    let before = counters.clone();
+    let at_once = conn.transaction(|conn| insert_at_once(conn, counters, messages, now));
+    match at_once {
+        Ok(stored) => Ok(stored),
+        Err(AtOnce::Resent) => {
+            *counters = before;
+            messages.iter().map(|message| append(conn, counters, message, now)).collect()
+        }
+        Err(AtOnce::Failed(error)) => Err(error),
+    }
+}
+
+/// Rows per multi-row insert, largest first: a batch is cut greedily into
+/// these, so each connection keeps at most this many insert statements
+/// prepared (each size is a statement of its own text), and a batch of
+/// 512 messages is 8 statements.
+const ROWS_PER_INSERT: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
+
+/// Why [`insert_at_once`] gave up.
+enum AtOnce {
+    /// A message was not inserted: a resend, to be answered one by one.
+    Resent,
+    /// The database failed.
+    Failed(Error),
+}
+
+impl From<Error> for AtOnce {
+    fn from(error: Error) -> Self {
+        AtOnce::Failed(error)
+    }
+}
+
+fn insert_at_once(
+    conn: &mut AnyConnection,
+    counters: &mut Counters,
+    messages: &[NewMessage],
+    now: &str,
+) -> Result<Vec<Appended>, AtOnce> {
+    let ids: Vec<MessageId> = messages.iter().map(|m| counters.take(m.channel.as_str())).collect();
+    let mut rest = messages.iter().zip(&ids).peekable();
+    while rest.peek().is_some() {
+        let size = rest.len();
+        let rows = ROWS_PER_INSERT.into_iter().find(|&n| n <= size).unwrap_or(1);
+        let mut insert = Sql::new(INSERT_MESSAGES);
+        for (row, (message, id)) in rest.by_ref().take(rows).enumerate() {
+            insert = insert.sql(if row == 0 { "(" } else { "), (" });
+            insert = message_row(insert, message, *id, now);
+        }
+        let inserted = insert.sql(") ON CONFLICT DO NOTHING").execute(conn)?;
+        if inserted != rows {
+            return Err(AtOnce::Resent);
+        }
+    }
+    Ok(messages.iter().zip(ids).map(|(message, id)| stored(message, id, now)).collect())
+}
+
+const INSERT_MESSAGES: &str =
+    "INSERT INTO messages (room, id, sender, body, created_at, idempotency_key) VALUES ";
+
+/// One row's values for [`INSERT_MESSAGES`], without the parentheses.
+fn message_row<'a>(sql: Sql<'a>, message: &'a NewMessage, id: MessageId, now: &'a str) -> Sql<'a> {
+    let key = message.idempotency_key.as_ref().map(IdempotencyKey::as_str);
+    sql.text(message.channel.as_str())
+        .sql(", ")
+        .big_int(to_stored_id(id))
+        .sql(", ")
+        .text(message.from.as_str())
+        .sql(", ")
+        .text(message.text.as_str())
+        .sql(", ")
+        .text(now)
+        .sql(", ")
+        .nullable_text(key)
+}
+
+/// The message as stored under `id`.
+fn stored(message: &NewMessage, id: MessageId, now: &str) -> Appended {
+    Appended::Stored(ChatMessage {
+        id,
+        room: message.channel.clone(),
+        from: message.from.clone(),
+        text: message.text.as_str().to_owned(),
+        ts: now.to_owned(),
+    })
+}
+
 /// Stores one message unless its sender already stored one with the same
 /// idempotency key: the insert then does nothing (`ON CONFLICT DO
 /// NOTHING`), the id it would have taken stays free, and the stored one
@@ -176,34 +283,13 @@ fn append(
 ) -> QueryResult<Appended> {
     let channel = message.channel.as_str();
     let id = counters.latest(channel) + 1;
-    let key = message.idempotency_key.as_ref().map(IdempotencyKey::as_str);
-    let inserted = Sql::new(
-        "INSERT INTO messages (room, id, sender, body, created_at, idempotency_key) VALUES (",
-    )
-    .text(channel)
-    .sql(", ")
-    .big_int(to_stored_id(id))
-    .sql(", ")
-    .text(message.from.as_str())
-    .sql(", ")
-    .text(message.text.as_str())
-    .sql(", ")
-    .text(now)
-    .sql(", ")
-    .nullable_text(key)
-    .sql(") ON CONFLICT DO NOTHING")
-    .execute(conn)?;
+    let insert = message_row(Sql::new(INSERT_MESSAGES).sql("("), message, id, now);
+    let inserted = insert.sql(") ON CONFLICT DO NOTHING").execute(conn)?;
     if inserted == 0 {
         return resent(conn, message, id);
     }
     counters.take(channel);
-    Ok(Appended::Stored(ChatMessage {
-        id,
-        room: message.channel.clone(),
-        from: message.from.clone(),
-        text: message.text.as_str().to_owned(),
-        ts: now.to_owned(),
-    }))
+    Ok(stored(message, id, now))
 }
 
 /// What an insert that did nothing means: the sender's earlier message
@@ -496,6 +582,29 @@ pub(super) mod tests {
         let (_, cached) = std::mem::take(&mut *events.lock().unwrap());
         // Only the resend's lookup is new.
         assert!(cached.len() == 1 && cached[0].starts_with("SELECT"), "{cached:?}");
+    }
+
+    /// A resend among many messages: the multi-row inserts give way to one
+    /// by one, and the resend takes no id.
+    #[test]
+    fn a_resend_inside_a_large_batch_takes_no_id() {
+        let (_dir, pool) = database();
+        let mut conn = pool.get().unwrap();
+        let keyed = NewMessage {
+            idempotency_key: Some(IdempotencyKey::parse("k").unwrap()),
+            ..message("r", "once")
+        };
+        let first = Batch { messages: vec![keyed.clone()], ..Batch::default() };
+        assert_eq!(stored_ids(&commit(&mut conn, &first).unwrap()), [1]);
+        let texts: Vec<String> = (0..100).map(|i| i.to_string()).collect();
+        let mut messages: Vec<_> = texts.iter().map(|t| message("r", t)).collect();
+        messages.insert(50, keyed);
+        let committed = commit(&mut conn, &Batch { messages, ..Batch::default() }).unwrap();
+        let ids: Vec<_> = committed.messages.iter().map(|m| m.message().unwrap().id).collect();
+        let expected: Vec<MessageId> = (2..52).chain([1]).chain(52..102).collect();
+        assert_eq!(ids, expected);
+        assert!(matches!(committed.messages[50], Appended::Duplicate(_)));
+        assert_eq!(last_id(&mut conn, "r").unwrap(), 101);
     }
 
     #[test]
