@@ -12,7 +12,7 @@ use crate::store::{PageQuery, StoreError};
 /// Why an admin view could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
-    /// The database file could not be opened or migrated.
+    /// The database could not be opened or migrated.
     #[error(transparent)]
     Open(#[from] OpenError),
     /// A read failed (a corrupt or locked file, say).

@@ -136,18 +136,31 @@ impl std::fmt::Debug for Database {
 }
 
 /// `url` for logs and messages: the password of a `scheme://user:password@host`
-/// URL is replaced by `***`; anything else (a file path) is left as it is.
+/// URL, and a `password=` parameter, are replaced by `***`; anything else
+/// (a file path) is left as it is.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();
     };
-    let Some((credentials, host)) = rest.rsplit_once('@') else {
-        return url.to_owned();
+    let (address, query) = match rest.split_once('?') {
+        Some((address, query)) => (address, Some(query)),
+        None => (rest, None),
     };
-    match credentials.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
-    }
+    let address = match address.rsplit_once('@') {
+        Some((credentials, host)) => match credentials.split_once(':') {
+            Some((user, _password)) => format!("{user}:***@{host}"),
+            None => address.to_owned(),
+        },
+        None => address.to_owned(),
+    };
+    let Some(query) = query else {
+        return format!("{scheme}://{address}");
+    };
+    let query: Vec<&str> = query
+        .split('&')
+        .map(|pair| if pair.starts_with("password=") { "password=***" } else { pair })
+        .collect();
+    format!("{scheme}://{address}?{}", query.join("&"))
 }
 
 /// What every session enforces; shared by all sessions.

@@ -97,9 +97,14 @@ pub struct Connector {
 }
 
 impl Connector {
-    /// Connections to `url`.
+    /// Connections to `url`; a Postgres URL gets [`POSTGRES_DEFAULTS`].
     pub fn new(url: &str) -> Self {
-        Self { url: url.to_owned(), backend: Backend::of(url) }
+        let backend = Backend::of(url);
+        let url = match backend {
+            Backend::Postgres => with_defaults(url),
+            Backend::Sqlite => url.to_owned(),
+        };
+        Self { url, backend }
     }
 
     /// Which store the connections go to.
@@ -147,6 +152,25 @@ impl Connector {
     }
 }
 
+/// libpq parameters walkie adds to a Postgres URL that does not set them,
+/// so that a database host that stops answering fails requests (`internal`)
+/// within seconds instead of holding the writer until TCP gives up:
+/// connecting waits at most 5 s, and data sent but unacknowledged for 10 s
+/// drops the connection (the pool then makes a new one).
+pub const POSTGRES_DEFAULTS: [(&str, &str); 2] =
+    [("connect_timeout", "5"), ("tcp_user_timeout", "10000")];
+
+fn with_defaults(url: &str) -> String {
+    let mut url = url.to_owned();
+    for (key, value) in POSTGRES_DEFAULTS {
+        if !url.contains(&format!("{key}=")) {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&format!("{key}={value}"));
+        }
+    }
+    url
+}
+
 fn establish<C: Connection>(url: &str) -> ConnectionResult<C> {
     C::establish(url)
 }
@@ -163,8 +187,10 @@ impl ManageConnection for Connector {
         conn.ping().map_err(r2d2::Error::QueryError)
     }
 
-    /// A connection that lost its server (Postgres restarted) is dropped
-    /// when handed back, and the pool makes a new one when next asked.
+    /// A connection diesel found broken (a transaction it could not end)
+    /// is dropped when handed back. One that lost its server (Postgres
+    /// restarted) fails the ping r2d2 runs at each check-out
+    /// ([`ManageConnection::is_valid`]) and is replaced then.
     fn has_broken(&self, conn: &mut AnyConnection) -> bool {
         std::thread::panicking() || conn.is_broken()
     }
@@ -220,8 +246,56 @@ where
         Err(error) => {
             match <AnyConnection as TransactionManager<AnyConnection>>::rollback_transaction(conn) {
                 Ok(()) | Err(diesel::result::Error::BrokenTransactionManager) => Err(error),
-                Err(rollback) => Err(rollback.into()),
+                Err(rollback) => {
+                    log::error!("a failed transaction could not be rolled back either: {rollback}");
+                    Err(rollback.into())
+                }
             }
         }
+    }
+}
+
+/// Whether `error` rolled a transaction back only because another
+/// transaction won a race: Postgres broke a deadlock (two nodes' batches
+/// waiting on each other's rows, e.g. one user's idempotency keys sent
+/// through two nodes in opposite orders) or a serialization failure. The
+/// transaction left nothing behind, so running it again is safe.
+///
+/// diesel names serialization failures but not deadlocks, whose message
+/// is matched instead; a server whose messages are translated
+/// (`lc_messages`) gets no retry, and the batch is answered `internal`.
+pub fn lost_a_race(error: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    match error {
+        Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => true,
+        Error::DatabaseError(_, info) => info.message().starts_with("deadlock detected"),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::result::{DatabaseErrorKind, Error};
+
+    use super::*;
+
+    #[test]
+    fn postgres_urls_get_timeouts_unless_they_set_them() {
+        let defaults = "connect_timeout=5&tcp_user_timeout=10000";
+        assert_eq!(with_defaults("postgres://h/db"), format!("postgres://h/db?{defaults}"));
+        assert_eq!(
+            with_defaults("postgres://h/db?sslmode=require&connect_timeout=1"),
+            "postgres://h/db?sslmode=require&connect_timeout=1&tcp_user_timeout=10000"
+        );
+        assert_eq!(Connector::new("walkie.db").url, "walkie.db");
+    }
+
+    #[test]
+    fn only_lost_races_are_worth_another_try() {
+        let error = |kind, message: &str| Error::DatabaseError(kind, Box::new(message.to_owned()));
+        assert!(lost_a_race(&error(DatabaseErrorKind::Unknown, "deadlock detected")));
+        assert!(lost_a_race(&error(DatabaseErrorKind::SerializationFailure, "could not")));
+        assert!(!lost_a_race(&error(DatabaseErrorKind::UniqueViolation, "duplicate key")));
+        assert!(!lost_a_race(&Error::NotFound));
     }
 }

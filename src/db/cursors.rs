@@ -21,7 +21,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use super::connection::AnyConnection;
 use super::models::{to_message_id, to_stored_id};
 use super::schema::read_cursors::dsl;
-use super::sql::Sql;
+use super::sql::{Sql, Value};
 use crate::domain::{Channel, Conversation, MessageId, UserName};
 use crate::mentions::mentioned_users;
 use crate::store::{Appended, CursorKind, CursorMove, CursorOutcome, ReadState};
@@ -138,24 +138,18 @@ fn position(conn: &mut AnyConnection, reader: &str, channel: &str) -> QueryResul
 /// Puts the cursor at `at`, creating it if needed. Callers check that
 /// `at` is ahead of the current position: cursors never move back.
 fn set(conn: &mut AnyConnection, reader: &str, channel: &str, at: MessageId) -> QueryResult<()> {
-    Sql::new("INSERT INTO read_cursors (reader, room, last_read) VALUES (")
-        .text(reader)
-        .sql(", ")
-        .text(channel)
-        .sql(", ")
-        .big_int(to_stored_id(at))
-        .sql(") ON CONFLICT (reader, room) DO UPDATE SET last_read = excluded.last_read")
+    Sql::new("INSERT INTO read_cursors (reader, room, last_read) VALUES ")
+        .row([Value::Text(reader), Value::Text(channel), Value::BigInt(to_stored_id(at))])
+        .sql(" ON CONFLICT (reader, room) DO UPDATE SET last_read = excluded.last_read")
         .execute(conn)
         .map(drop)
 }
 
 /// Creates a cursor at 0 unless one exists.
 fn create_if_missing(conn: &mut AnyConnection, reader: &str, channel: &str) -> QueryResult<()> {
-    Sql::new("INSERT INTO read_cursors (reader, room, last_read) VALUES (")
-        .text(reader)
-        .sql(", ")
-        .text(channel)
-        .sql(", 0) ON CONFLICT DO NOTHING")
+    Sql::new("INSERT INTO read_cursors (reader, room, last_read) VALUES ")
+        .row([Value::Text(reader), Value::Text(channel), Value::BigInt(0)])
+        .sql(" ON CONFLICT DO NOTHING")
         .execute(conn)
         .map(drop)
 }
@@ -173,13 +167,14 @@ pub fn record_mentions(conn: &mut AnyConnection, stored: &[Appended]) -> QueryRe
             continue;
         }
         for user in mentioned_users(&message.text, &message.from) {
-            Sql::new("INSERT INTO mentions (mentioned, room, message_id) VALUES (")
-                .text(user.as_str())
-                .sql(", ")
-                .text(message.room.as_str())
-                .sql(", ")
-                .big_int(to_stored_id(message.id))
-                .sql(") ON CONFLICT DO NOTHING")
+            let mention = [
+                Value::Text(user.as_str()),
+                Value::Text(message.room.as_str()),
+                Value::BigInt(to_stored_id(message.id)),
+            ];
+            Sql::new("INSERT INTO mentions (mentioned, room, message_id) VALUES ")
+                .row(mention)
+                .sql(" ON CONFLICT DO NOTHING")
                 .execute(conn)?;
         }
     }

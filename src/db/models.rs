@@ -47,8 +47,8 @@ fn unknown_sender() -> UserName {
 }
 
 /// A mention waiting for its user to come online.
-#[derive(Debug, Queryable, Selectable)]
-#[diesel(table_name = pending_mentions, check_for_backend(diesel::sqlite::Sqlite, diesel::pg::Pg))]
+#[derive(Debug, QueryableByName)]
+#[diesel(table_name = pending_mentions)]
 pub struct PendingMentionRow {
     pub id: i32,
     pub room: String,

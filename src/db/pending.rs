@@ -4,6 +4,7 @@
 use diesel::prelude::*;
 
 use super::connection::{write_transaction, AnyConnection};
+use super::sql::Sql;
 
 use super::models::{to_stored_id, MessageRow, NewPendingMentionRow, PendingMentionRow};
 use super::schema::pending_mentions;
@@ -62,23 +63,20 @@ pub fn add_pending_mentions(
 }
 
 /// Removes and returns the mentions kept for `recipient`, oldest first.
+///
+/// One statement (`DELETE ... RETURNING`): a mention kept meanwhile by
+/// another connection (another node's worker, on Postgres) is either taken
+/// now or left for next time, never deleted unseen.
 pub fn take_pending_mentions(
     conn: &mut AnyConnection,
     recipient: &UserName,
 ) -> QueryResult<Vec<ChatMessage>> {
-    let rows: Vec<PendingMentionRow> = pending_mentions::table
-        .filter(pending_mentions::recipient.eq(recipient.as_str()))
-        .order(pending_mentions::id.asc())
-        .select(PendingMentionRow::as_select())
-        .load(conn)?;
-    if let Some(newest) = rows.last() {
-        diesel::delete(
-            pending_mentions::table
-                .filter(pending_mentions::recipient.eq(recipient.as_str()))
-                .filter(pending_mentions::id.le(newest.id)),
-        )
-        .execute(conn)?;
-    }
+    let mut rows: Vec<PendingMentionRow> =
+        Sql::new("DELETE FROM pending_mentions WHERE recipient = ")
+            .text(recipient.as_str())
+            .sql(" RETURNING id, room, message_id, sender, body")
+            .load(conn)?;
+    rows.sort_unstable_by_key(|row| row.id);
     Ok(rows
         .into_iter()
         .map(|row| MessageRow {

@@ -10,7 +10,7 @@ use super::connection::{write_transaction, AnyConnection};
 use super::cursors;
 use super::models::{to_message_id, to_stored_id, MessageRow};
 use super::schema::{messages, rooms};
-use super::sql::Sql;
+use super::sql::{Sql, Value};
 use crate::domain::{Conversation, IdempotencyKey, MessageId, RoomName};
 use crate::protocol::ChatMessage;
 use crate::store::{
@@ -24,11 +24,9 @@ pub fn now_timestamp() -> String {
 
 /// Creates a room (or conversation) row unless it exists.
 pub fn ensure_room(conn: &mut AnyConnection, name: &str, now: &str) -> QueryResult<()> {
-    Sql::new("INSERT INTO rooms (name, created_at) VALUES (")
-        .text(name)
-        .sql(", ")
-        .text(now)
-        .sql(") ON CONFLICT DO NOTHING")
+    Sql::new("INSERT INTO rooms (name, created_at) VALUES ")
+        .row([Value::Text(name), Value::Text(now)])
+        .sql(" ON CONFLICT DO NOTHING")
         .execute(conn)
         .map(drop)
 }
@@ -55,9 +53,14 @@ pub fn last_id(conn: &mut AnyConnection, channel: &str) -> QueryResult<MessageId
 /// per node) may commit into one room at once: the row lock makes the
 /// second wait for the first's commit, so ids are gapless and in commit
 /// order, and a visible message means every smaller id of its room is
-/// visible too. Taking every lock first, in one order, is what keeps two
-/// writers from deadlocking (each cursor and mention row belongs to one
-/// channel, so it is only written under that channel's lock).
+/// visible too. Taking every counter lock first, in one order, keeps two
+/// writers from deadlocking over rooms, cursors and mentions (each cursor
+/// and mention row belongs to one channel, so it is only written under
+/// that channel's lock). One wait is left outside that order: an insert
+/// whose idempotency key another writer has just inserted waits for that
+/// writer's commit, so one user sending the same keys through two nodes
+/// in opposite orders can deadlock; Postgres then rolls one batch back and
+/// the writer runs it again (`connection::lost_a_race`).
 pub fn commit(conn: &mut AnyConnection, batch: &Batch) -> QueryResult<Committed> {
     let now = now_timestamp();
     write_transaction(conn, |conn| {
@@ -185,6 +188,9 @@ fn append_all(
     messages: &[NewMessage],
     now: &str,
 ) -> QueryResult<Vec<Appended>> {
+    if messages.is_empty() {
+        return Ok(Vec::new());
+    }
     let before = counters.clone();
     let at_once = conn.transaction(|conn| insert_at_once(conn, counters, messages, now));
     match at_once {
@@ -230,10 +236,12 @@ fn insert_at_once(
         let rows = ROWS_PER_INSERT.into_iter().find(|&n| n <= size).unwrap_or(1);
         let mut insert = Sql::new(INSERT_MESSAGES);
         for (row, (message, id)) in rest.by_ref().take(rows).enumerate() {
-            insert = insert.sql(if row == 0 { "(" } else { "), (" });
-            insert = message_row(insert, message, *id, now);
+            if row > 0 {
+                insert = insert.sql(", ");
+            }
+            insert = insert.row(message_row(message, *id, now));
         }
-        let inserted = insert.sql(") ON CONFLICT DO NOTHING").execute(conn)?;
+        let inserted = insert.sql(" ON CONFLICT DO NOTHING").execute(conn)?;
         if inserted != rows {
             return Err(AtOnce::Resent);
         }
@@ -244,20 +252,17 @@ fn insert_at_once(
 const INSERT_MESSAGES: &str =
     "INSERT INTO messages (room, id, sender, body, created_at, idempotency_key) VALUES ";
 
-/// One row's values for [`INSERT_MESSAGES`], without the parentheses.
-fn message_row<'a>(sql: Sql<'a>, message: &'a NewMessage, id: MessageId, now: &'a str) -> Sql<'a> {
+/// One row's values for [`INSERT_MESSAGES`].
+fn message_row<'a>(message: &'a NewMessage, id: MessageId, now: &'a str) -> [Value<'a>; 6] {
     let key = message.idempotency_key.as_ref().map(IdempotencyKey::as_str);
-    sql.text(message.channel.as_str())
-        .sql(", ")
-        .big_int(to_stored_id(id))
-        .sql(", ")
-        .text(message.from.as_str())
-        .sql(", ")
-        .text(message.text.as_str())
-        .sql(", ")
-        .text(now)
-        .sql(", ")
-        .nullable_text(key)
+    [
+        Value::Text(message.channel.as_str()),
+        Value::BigInt(to_stored_id(id)),
+        Value::Text(message.from.as_str()),
+        Value::Text(message.text.as_str()),
+        Value::Text(now),
+        Value::NullableText(key),
+    ]
 }
 
 /// The message as stored under `id`.
@@ -283,8 +288,8 @@ fn append(
 ) -> QueryResult<Appended> {
     let channel = message.channel.as_str();
     let id = counters.latest(channel) + 1;
-    let insert = message_row(Sql::new(INSERT_MESSAGES).sql("("), message, id, now);
-    let inserted = insert.sql(") ON CONFLICT DO NOTHING").execute(conn)?;
+    let insert = Sql::new(INSERT_MESSAGES).row(message_row(message, id, now));
+    let inserted = insert.sql(" ON CONFLICT DO NOTHING").execute(conn)?;
     if inserted == 0 {
         return resent(conn, message, id);
     }
@@ -375,9 +380,24 @@ pub(super) mod tests {
         Channel::parse(name).unwrap()
     }
 
+    /// A fresh database on the store the tests run on: a SQLite file, or
+    /// with `WALKIE_TEST_STORE=postgres` a new database in the cluster at
+    /// `WALKIE_PG_URL` (as the integration suite, tests/it/databases.rs).
     pub(crate) fn database() -> (tempfile::TempDir, super::super::DbPool) {
+        use diesel::connection::SimpleConnection;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+
         let dir = tempfile::TempDir::new().unwrap();
-        let url = dir.path().join("test.db").to_string_lossy().into_owned();
+        let mut url = dir.path().join("test.db").to_string_lossy().into_owned();
+        if std::env::var("WALKIE_TEST_STORE").as_deref() == Ok("postgres") {
+            static NEXT: AtomicUsize = AtomicUsize::new(0);
+            let cluster = std::env::var("WALKIE_PG_URL").expect("WALKIE_PG_URL");
+            let name =
+                format!("unit_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+            let mut admin = diesel::PgConnection::establish(&cluster).unwrap();
+            admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+            url = format!("{}/{name}", cluster.rsplit_once('/').unwrap().0);
+        }
         let pool = super::super::open(&url, 2).unwrap();
         (dir, pool)
     }
@@ -407,7 +427,7 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn ids_are_gapless_per_channel_and_survive_a_cold_cache() {
+    fn ids_are_gapless_per_channel_and_continue_across_batches() {
         let (_dir, pool) = database();
         let mut conn = pool.get().unwrap();
         let stored = commit(&mut conn, &batch(&[("a", "1"), ("b", "1"), ("a", "2")])).unwrap();

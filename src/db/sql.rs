@@ -17,6 +17,7 @@ use super::connection::{AnyBackend, AnyConnection};
 ///
 /// ```text
 /// Sql::new("UPDATE rooms SET last_id = ").big_int(5).sql(" WHERE name = ").text("lobby")
+/// Sql::new("INSERT INTO rooms (name, created_at) VALUES ").row([Text(name), Text(now)])
 /// ```
 ///
 /// Run it with diesel's `execute`, or `load` rows that derive
@@ -29,8 +30,17 @@ pub struct Sql<'a> {
 #[derive(Debug, Clone)]
 enum Part<'a> {
     Sql(&'static str),
+    Value(Value<'a>),
+}
+
+/// A parameter of a statement.
+#[derive(Debug, Clone, Copy)]
+pub enum Value<'a> {
+    /// `TEXT`.
     Text(&'a str),
+    /// `TEXT` that may be `NULL`.
     NullableText(Option<&'a str>),
+    /// `BIGINT`.
     BigInt(i64),
 }
 
@@ -48,19 +58,27 @@ impl<'a> Sql<'a> {
 
     /// A `TEXT` parameter.
     pub fn text(mut self, value: &'a str) -> Self {
-        self.parts.push(Part::Text(value));
-        self
-    }
-
-    /// A `TEXT` parameter that may be `NULL`.
-    pub fn nullable_text(mut self, value: Option<&'a str>) -> Self {
-        self.parts.push(Part::NullableText(value));
+        self.parts.push(Part::Value(Value::Text(value)));
         self
     }
 
     /// A `BIGINT` parameter.
     pub fn big_int(mut self, value: i64) -> Self {
-        self.parts.push(Part::BigInt(value));
+        self.parts.push(Part::Value(Value::BigInt(value)));
+        self
+    }
+
+    /// A row of parameters in parentheses, `(?, ?, ?)`, as an `INSERT`'s
+    /// `VALUES` takes them.
+    pub fn row(mut self, values: impl IntoIterator<Item = Value<'a>>) -> Self {
+        self.parts.push(Part::Sql("("));
+        for (n, value) in values.into_iter().enumerate() {
+            if n > 0 {
+                self.parts.push(Part::Sql(", "));
+            }
+            self.parts.push(Part::Value(value));
+        }
+        self.parts.push(Part::Sql(")"));
         self
     }
 }
@@ -70,9 +88,11 @@ impl QueryFragment<AnyBackend> for Sql<'_> {
         for part in &self.parts {
             match part {
                 Part::Sql(sql) => out.push_sql(sql),
-                Part::Text(value) => out.push_bind_param::<Text, _>(*value)?,
-                Part::NullableText(value) => out.push_bind_param::<Nullable<Text>, _>(value)?,
-                Part::BigInt(value) => out.push_bind_param::<BigInt, _>(value)?,
+                Part::Value(Value::Text(value)) => out.push_bind_param::<Text, _>(*value)?,
+                Part::Value(Value::NullableText(value)) => {
+                    out.push_bind_param::<Nullable<Text>, _>(value)?
+                }
+                Part::Value(Value::BigInt(value)) => out.push_bind_param::<BigInt, _>(value)?,
             }
         }
         Ok(())

@@ -10,7 +10,7 @@
 use actix::{Actor, ActorContext, Handler, Message, SyncContext};
 use diesel::QueryResult;
 
-use super::connection::AnyConnection;
+use super::connection::{lost_a_race, AnyConnection};
 use super::{queries, DbPool};
 use crate::store::{Batch, Committed, StoreError};
 
@@ -24,6 +24,9 @@ use crate::store::{Batch, Committed, StoreError};
 pub struct Commit {
     pub batch: Batch,
 }
+
+/// Tries at one batch; see [`PersistenceActor::commit`].
+const ATTEMPTS: u32 = 3;
 
 /// How a batch is written: [`queries::commit`] (tests put a faulty one in).
 type WriteBatch = fn(&mut AnyConnection, &Batch) -> QueryResult<Committed>;
@@ -40,10 +43,22 @@ impl PersistenceActor {
         Self { pool, write: queries::commit }
     }
 
+    /// Writes `batch`, again (up to [`ATTEMPTS`] in all) when the database
+    /// rolled it back only to let another writer through (see
+    /// [`lost_a_race`]): nothing of it was stored, so trying again is safe.
     fn commit(&mut self, batch: &Batch) -> Result<Committed, StoreError> {
         let mut conn = self.pool.get()?;
         let started = std::time::Instant::now();
-        let stored = (self.write)(&mut conn, batch);
+        let mut attempt = 1;
+        let stored = loop {
+            match (self.write)(&mut conn, batch) {
+                Err(error) if attempt < ATTEMPTS && lost_a_race(&error) => {
+                    log::warn!("a batch lost a race with another writer, trying again: {error}");
+                    attempt += 1;
+                }
+                stored => break stored,
+            }
+        };
         match &stored {
             Ok(committed) => log::debug!(
                 "committed {} messages and {} rooms in {:?}",

@@ -40,7 +40,11 @@ async fn two_processes_number_one_rooms_messages_without_holes() {
         return;
     }
     let db = TestDb::new();
-    let nodes = [Server::start(&db), Server::start(&db)];
+    // Both start at once on the new database: they take turns migrating it.
+    let nodes = std::thread::scope(|scope| {
+        let starting = [scope.spawn(|| Server::start(&db)), scope.spawn(|| Server::start(&db))];
+        starting.map(|node| node.join().expect("the node starts"))
+    });
     let mut senders = Vec::new();
     for (n, node) in nodes.iter().enumerate() {
         for c in 0..2 {
@@ -61,6 +65,8 @@ async fn two_processes_number_one_rooms_messages_without_holes() {
     assert_eq!(acked, ids, "every acknowledgement names a stored message");
     let texts: HashSet<&str> = stored.iter().map(|m| m["text"].as_str().unwrap()).collect();
     assert_eq!(texts.len(), 1600, "each message stored once");
+    let seen_by_other = all_messages(&nodes[1].url("/api/rooms/shared/messages")).await;
+    assert_eq!(seen_by_other, stored, "both nodes read the same history");
 }
 
 /// Sends one message at a time until `stop`, each with a ref; records
@@ -147,6 +153,7 @@ fn an_unreachable_database_fails_at_start_with_the_reason() {
     let cluster = std::env::var("WALKIE_PG_URL").unwrap();
     let (server, _) = cluster.rsplit_once('/').unwrap();
     let server = server.replacen("walkie@", "walkie:hunter2@", 1);
+    assert!(server.contains("hunter2"), "the URL carries a password: {server}");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_walkie"))
         .args(["--bind", "127.0.0.1:0", "--database-url", &format!("{server}/no_such_db")])
         .output()
@@ -156,4 +163,34 @@ fn an_unreachable_database_fails_at_start_with_the_reason() {
     assert!(stderr.contains("cannot connect to the Postgres database"), "{stderr}");
     assert!(stderr.contains("\"no_such_db\" does not exist"), "the server's reason: {stderr}");
     assert!(!stderr.contains("hunter2"), "the password stays out of logs: {stderr}");
+}
+
+/// Commits wait for Postgres's WAL on disk whatever the server's default:
+/// the test cluster's default is `synchronous_commit = off`
+/// (scripts/postgres), and walkie's connections say `on`.
+#[test]
+fn walkies_connections_commit_synchronously() {
+    use diesel::sql_types::Text;
+    use diesel::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = Text)]
+        synchronous_commit: String,
+    }
+    if !on_postgres() {
+        return;
+    }
+    let db = TestDb::new();
+    let show = |conn: &mut walkie::db::AnyConnection| {
+        let rows: Vec<Setting> = diesel::sql_query("SHOW synchronous_commit").load(conn).unwrap();
+        rows[0].synchronous_commit.clone()
+    };
+    let pool = walkie::db::open(&db.url, 1).unwrap();
+    assert_eq!(show(&mut pool.get().unwrap()), "on");
+    let mut server_default: walkie::db::AnyConnection = {
+        use diesel::Connection;
+        walkie::db::AnyConnection::Postgres(diesel::PgConnection::establish(&db.url).unwrap())
+    };
+    assert_eq!(show(&mut server_default), "off", "the test cluster's default");
 }
