@@ -436,6 +436,16 @@ pub(super) mod tests {
         assert_eq!(stored_ids(&stored), [3, 1]);
     }
 
+    /// The cursor a join of `channel` by `reader` starts.
+    fn join(reader: &str, channel: &str) -> crate::store::CursorMove {
+        crate::store::CursorMove {
+            reader: UserName::parse(reader).unwrap(),
+            channel: self::channel(channel),
+            to: 0,
+            kind: CursorKind::Start,
+        }
+    }
+
     fn from(sender: &str, channel: &str, text: &str) -> NewMessage {
         NewMessage { from: UserName::parse(sender).unwrap(), ..message(channel, text) }
     }
@@ -450,12 +460,7 @@ pub(super) mod tests {
     fn a_senders_cursor_ends_on_their_latest_message_of_the_batch() {
         let (_dir, pool) = database();
         let mut conn = pool.get().unwrap();
-        let join = crate::store::CursorMove {
-            reader: UserName::parse("alice").unwrap(),
-            channel: channel("a"),
-            to: 0,
-            kind: CursorKind::Start,
-        };
+        let join = join("alice", "a");
         let rooms = vec![RoomName::parse("a").unwrap()];
         commit(&mut conn, &Batch { rooms, cursors: vec![join], ..Batch::default() }).unwrap();
         let messages =
@@ -475,12 +480,7 @@ pub(super) mod tests {
         let rooms = vec![RoomName::parse("a").unwrap()];
         let messages = vec![from("bob", "a", "1"), from("alice", "a", "2")];
         commit(&mut conn, &Batch { rooms, messages, ..Batch::default() }).unwrap();
-        let join = crate::store::CursorMove {
-            reader: UserName::parse("alice").unwrap(),
-            channel: channel("a"),
-            to: 0,
-            kind: CursorKind::Start,
-        };
+        let join = join("alice", "a");
         let joined = commit(&mut conn, &Batch { cursors: vec![join], ..Batch::default() });
         assert_eq!(joined.unwrap().cursors, [CursorOutcome::Unchanged(2)]);
         assert_eq!(state(&mut conn, "alice", "a"), Some((2, 0)));
@@ -490,14 +490,8 @@ pub(super) mod tests {
     fn a_messages_mentions_are_counted_from_its_own_commit() {
         let (_dir, pool) = database();
         let mut conn = pool.get().unwrap();
-        let join = |reader: &str| crate::store::CursorMove {
-            reader: UserName::parse(reader).unwrap(),
-            channel: channel("a"),
-            to: 0,
-            kind: CursorKind::Start,
-        };
         let rooms = vec![RoomName::parse("a").unwrap()];
-        let cursors = vec![join("bob"), join("carol")];
+        let cursors = vec![join("bob", "a"), join("carol", "a")];
         commit(&mut conn, &Batch { rooms, cursors, ..Batch::default() }).unwrap();
         // Nothing but the commit runs: no notification worker, as after a
         // kill -9 right behind it.
@@ -563,12 +557,7 @@ pub(super) mod tests {
 
         let (_dir, pool) = database();
         let mut conn = pool.get().unwrap();
-        let join = crate::store::CursorMove {
-            reader: UserName::parse("bob").unwrap(),
-            channel: channel("a"),
-            to: 0,
-            kind: CursorKind::Start,
-        };
+        let join = join("bob", "a");
         let read = crate::store::CursorMove { kind: CursorKind::Read, to: 1, ..join.clone() };
         let every_kind = |keyed: &str| Batch {
             rooms: vec![RoomName::parse("a").unwrap()],

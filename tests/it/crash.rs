@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::support::{all_messages, Next, Server, TestClient, TestDb, TIMEOUT};
+use crate::support::{all_messages, gapless_by_text, Next, Server, TestClient, TestDb, TIMEOUT};
 
 /// Sends `count` messages (`{name}-{i}{tail}`) as fast as it can while
 /// reading acknowledgements, until the connection drops; returns
@@ -80,11 +80,7 @@ async fn every_acknowledged_message_survives_kill_9_exactly_once() {
 
     let server = Server::start(&db);
     let stored = all_messages(&server.url("/api/rooms/busy/messages")).await;
-    let ids: Vec<u64> = stored.iter().map(|m| m["id"].as_u64().unwrap()).collect();
-    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>(), "ids without holes");
-    let by_text: HashMap<&str, u64> =
-        stored.iter().map(|m| (m["text"].as_str().unwrap(), m["id"].as_u64().unwrap())).collect();
-    assert_eq!(by_text.len(), stored.len(), "each message stored once");
+    let by_text = gapless_by_text(&stored);
     for (text, id) in &acked {
         assert_eq!(
             by_text.get(text.as_str()),
@@ -95,7 +91,7 @@ async fn every_acknowledged_message_survives_kill_9_exactly_once() {
     let mut after = TestClient::connect(&server.ws_url("?name=after")).await;
     after.expect("welcome").await;
     after.join("busy").await;
-    assert_eq!(after.say("busy", "after the crash").await["id"], ids.len() as u64 + 1);
+    assert_eq!(after.say("busy", "after the crash").await["id"], stored.len() as u64 + 1);
 }
 
 #[tokio::test]

@@ -363,6 +363,19 @@ pub async fn all_messages(url: &str) -> Vec<Value> {
     }
 }
 
+/// The stored messages as `text -> id`, after checking that their ids
+/// are 1, 2, 3... with no hole and each text is stored once.
+pub fn gapless_by_text(stored: &[Value]) -> std::collections::HashMap<&str, u64> {
+    let ids: Vec<u64> = stored.iter().map(|m| m["id"].as_u64().expect("an id")).collect();
+    assert_eq!(ids, (1..=ids.len() as u64).collect::<Vec<_>>(), "ids without holes");
+    let by_text: std::collections::HashMap<&str, u64> = stored
+        .iter()
+        .map(|m| (m["text"].as_str().expect("a text"), m["id"].as_u64().expect("an id")))
+        .collect();
+    assert_eq!(by_text.len(), stored.len(), "each message stored once");
+    by_text
+}
+
 /// The ids of a list of messages.
 pub fn ids(messages: &Value) -> Vec<u64> {
     messages.as_array().expect("a list").iter().map(|m| m["id"].as_u64().expect("an id")).collect()
