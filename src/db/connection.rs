@@ -196,6 +196,18 @@ impl ManageConnection for Connector {
     }
 }
 
+/// What ends a `SELECT` that locks the rows it reads until the transaction
+/// ends: `FOR NO KEY UPDATE` on Postgres (the lock an `UPDATE` of a
+/// non-key column takes, so foreign-key checks are not blocked); nothing
+/// on SQLite, whose write transaction (`BEGIN IMMEDIATE`) already holds
+/// the whole database.
+pub fn row_lock(conn: &AnyConnection) -> &'static str {
+    match conn {
+        AnyConnection::Postgres(_) => " FOR NO KEY UPDATE",
+        AnyConnection::Sqlite(_) => "",
+    }
+}
+
 /// A Postgres advisory lock's key, held while migrating: nodes starting
 /// together on a new database take turns, so only the first creates the
 /// tables. (Any number; this one spells "walkie".)

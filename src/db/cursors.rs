@@ -21,7 +21,7 @@ use diesel::sql_types::{BigInt, Nullable, Text};
 use super::connection::AnyConnection;
 use super::models::{to_message_id, to_stored_id};
 use super::schema::read_cursors::dsl;
-use super::sql::{Sql, Value};
+use super::sql::{execute_rows, Sql, Value};
 use crate::domain::{Channel, Conversation, MessageId, UserName};
 use crate::mentions::mentioned_users;
 use crate::store::{Appended, CursorKind, CursorMove, CursorOutcome, ReadState};
@@ -73,9 +73,10 @@ pub fn apply(
 /// it, so it shows in their inbox.
 ///
 /// One write per sender and channel of the batch, rather than per message;
-/// the cursors end where per-message moves would leave them. (A statement
-/// of its own text, so each connection keeps it prepared: it runs for
-/// nearly every message, docs/performance.md, item 9.)
+/// the cursors end where per-message moves would leave them. The moves
+/// (and the conversations' new cursors) are a few multi-row statements
+/// ([`execute_rows`]), each kept prepared: they run for nearly every
+/// message (docs/performance.md, items 9 and "Postgres").
 pub fn follow_own_messages(conn: &mut AnyConnection, stored: &[Appended]) -> QueryResult<()> {
     let mut latest: BTreeMap<(&str, &str), i64> = BTreeMap::new();
     for message in stored {
@@ -84,23 +85,28 @@ pub fn follow_own_messages(conn: &mut AnyConnection, stored: &[Appended]) -> Que
             *id = (*id).max(to_stored_id(message.id));
         }
     }
-    for ((reader, room), at) in latest {
-        if let Ok(conversation) = Conversation::parse(room) {
-            for user in conversation.users() {
-                create_if_missing(conn, user.as_str(), room)?;
-            }
-        }
-        Sql::new("UPDATE read_cursors SET last_read = ")
-            .big_int(at)
-            .sql(" WHERE reader = ")
-            .text(reader)
-            .sql(" AND room = ")
-            .text(room)
-            .sql(" AND last_read < ")
-            .big_int(at)
-            .execute(conn)?;
-    }
-    Ok(())
+    let conversations: Vec<(Conversation, &str)> = (latest.keys())
+        .filter_map(|(_, room)| Some((Conversation::parse(room).ok()?, *room)))
+        .collect();
+    let conversation_cursors: Vec<_> = (conversations.iter())
+        .flat_map(|(conversation, room)| {
+            (conversation.users().into_iter())
+                .map(|user| [Value::Text(user.as_str()), Value::Text(room), Value::BigInt(0)])
+        })
+        .collect();
+    let insert = "INSERT INTO read_cursors (reader, room, last_read) VALUES ";
+    execute_rows(conn, insert, &conversation_cursors, " ON CONFLICT DO NOTHING")?;
+    let moves: Vec<_> = (latest.into_iter())
+        .map(|((reader, room), at)| [Value::BigInt(at), Value::Text(reader), Value::Text(room)])
+        .collect();
+    execute_rows(
+        conn,
+        "UPDATE read_cursors SET last_read = v.column1 FROM (VALUES ",
+        &moves,
+        ") AS v WHERE read_cursors.reader = v.column2 AND read_cursors.room = v.column3 \
+         AND read_cursors.last_read < v.column1",
+    )
+    .map(drop)
 }
 
 /// Where a new cursor starts: at `at`, or on the reader's own latest
@@ -145,20 +151,13 @@ fn set(conn: &mut AnyConnection, reader: &str, channel: &str, at: MessageId) -> 
         .map(drop)
 }
 
-/// Creates a cursor at 0 unless one exists.
-fn create_if_missing(conn: &mut AnyConnection, reader: &str, channel: &str) -> QueryResult<()> {
-    Sql::new("INSERT INTO read_cursors (reader, room, last_read) VALUES ")
-        .row([Value::Text(reader), Value::Text(channel), Value::BigInt(0)])
-        .sql(" ON CONFLICT DO NOTHING")
-        .execute(conn)
-        .map(drop)
-}
-
 /// Records whom each stored room message mentions, for unread mention
 /// counts. Called in the messages' own transaction, so a message and the
 /// counts made from it are stored together or not at all. Only a text with
 /// an `@` is looked at; direct messages mention nobody.
 pub fn record_mentions(conn: &mut AnyConnection, stored: &[Appended]) -> QueryResult<()> {
+    let mut mentions = Vec::new();
+    let mut users = Vec::new();
     for message in stored {
         let Appended::Stored(message) = message else {
             continue;
@@ -167,18 +166,14 @@ pub fn record_mentions(conn: &mut AnyConnection, stored: &[Appended]) -> QueryRe
             continue;
         }
         for user in mentioned_users(&message.text, &message.from) {
-            let mention = [
-                Value::Text(user.as_str()),
-                Value::Text(message.room.as_str()),
-                Value::BigInt(to_stored_id(message.id)),
-            ];
-            Sql::new("INSERT INTO mentions (mentioned, room, message_id) VALUES ")
-                .row(mention)
-                .sql(" ON CONFLICT DO NOTHING")
-                .execute(conn)?;
+            users.push((user, message.room.as_str(), to_stored_id(message.id)));
         }
     }
-    Ok(())
+    for (user, room, id) in &users {
+        mentions.push([Value::Text(user.as_str()), Value::Text(room), Value::BigInt(*id)]);
+    }
+    let insert = "INSERT INTO mentions (mentioned, room, message_id) VALUES ";
+    execute_rows(conn, insert, &mentions, " ON CONFLICT DO NOTHING").map(drop)
 }
 
 /// One row of [`STATE`].

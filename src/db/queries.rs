@@ -6,11 +6,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error};
 
-use super::connection::{write_transaction, AnyConnection};
+use super::connection::{row_lock, write_transaction, AnyConnection};
 use super::cursors;
 use super::models::{to_message_id, to_stored_id, MessageRow};
 use super::schema::{messages, rooms};
-use super::sql::{Sql, Value};
+use super::sql::{execute_rows, in_chunks, Sql, Value};
 use crate::domain::{Conversation, IdempotencyKey, MessageId, RoomName};
 use crate::protocol::ChatMessage;
 use crate::store::{
@@ -20,15 +20,6 @@ use crate::store::{
 /// The current time as the protocol writes it: RFC 3339 UTC, milliseconds.
 pub fn now_timestamp() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
-}
-
-/// Creates a room (or conversation) row unless it exists.
-pub fn ensure_room(conn: &mut AnyConnection, name: &str, now: &str) -> QueryResult<()> {
-    Sql::new("INSERT INTO rooms (name, created_at) VALUES ")
-        .row([Value::Text(name), Value::Text(now)])
-        .sql(" ON CONFLICT DO NOTHING")
-        .execute(conn)
-        .map(drop)
 }
 
 /// The id of the latest message of `channel`, 0 when it has none.
@@ -46,7 +37,8 @@ pub fn last_id(conn: &mut AnyConnection, channel: &str) -> QueryResult<MessageId
 ///
 /// Ids come from each room's counter (`rooms.last_id`), never from a
 /// sequence: the transaction first locks the counter row of every channel
-/// the batch touches, in name order (`UPDATE ... RETURNING`), numbers its
+/// the batch touches, in name order (`SELECT ... ORDER BY name FOR NO KEY
+/// UPDATE` on Postgres), numbers its
 /// messages after it, and writes the last id back before it commits. A
 /// message that is not stored (a resend) takes no id; a batch that fails
 /// rolls back its ids with its messages. On Postgres several writers (one
@@ -89,9 +81,11 @@ pub fn commit(conn: &mut AnyConnection, batch: &Batch) -> QueryResult<Committed>
     })
 }
 
-/// A room's counter, as `UPDATE ... RETURNING` reads it.
+/// A room's counter, as [`Counters::lock`] reads it.
 #[derive(QueryableByName)]
 struct Counter {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     last_id: i64,
 }
@@ -107,10 +101,11 @@ struct Counters {
 }
 
 impl Counters {
-    /// Creates the rooms the batch creates or writes to, and locks the
-    /// counter of every channel it touches, in name order. A channel that
-    /// only a cursor names is not created (reading a room that does not
-    /// exist must not make it).
+    /// Creates the rooms the batch creates or writes to, then locks the
+    /// counter of every channel it touches, in name order: both a few
+    /// statements ([`execute_rows`], [`in_chunks`]), however many rooms the
+    /// batch touches. A channel that only a cursor names is not created
+    /// (reading a room that does not exist must not make it).
     fn lock(conn: &mut AnyConnection, batch: &Batch, now: &str) -> QueryResult<Self> {
         let mut channels: BTreeMap<&str, bool> = BTreeMap::new();
         for cursor in &batch.cursors {
@@ -120,28 +115,23 @@ impl Counters {
         for name in created.chain(batch.messages.iter().map(|m| m.channel.as_str())) {
             channels.insert(name, true);
         }
+        let created: Vec<_> = (channels.iter())
+            .filter(|(_, create)| **create)
+            .map(|(channel, _)| [Value::Text(channel), Value::Text(now)])
+            .collect();
+        let insert = "INSERT INTO rooms (name, created_at) VALUES ";
+        execute_rows(conn, insert, &created, " ON CONFLICT DO NOTHING")?;
+        let names: Vec<_> = channels.keys().map(|channel| [Value::Text(channel)]).collect();
         let mut latest = HashMap::with_capacity(channels.len());
-        for (channel, create) in channels {
-            let mut locked = Self::lock_one(conn, channel)?;
-            if locked.is_none() && create {
-                ensure_room(conn, channel, now)?;
-                locked = Self::lock_one(conn, channel)?;
-            }
-            if let Some(Counter { last_id }) = locked {
-                latest.insert(channel.to_owned(), to_message_id(last_id));
+        let select = "SELECT name, last_id FROM rooms WHERE name IN (VALUES ";
+        for statement in in_chunks(select, &names) {
+            let locked: Vec<Counter> =
+                statement.sql(") ORDER BY name").sql(row_lock(conn)).load(conn)?;
+            for Counter { name, last_id } in locked {
+                latest.insert(name, to_message_id(last_id));
             }
         }
         Ok(Self { latest, advanced: HashSet::new() })
-    }
-
-    /// Locks one channel's counter row and reads it; `None` when the
-    /// channel does not exist.
-    fn lock_one(conn: &mut AnyConnection, channel: &str) -> QueryResult<Option<Counter>> {
-        Sql::new("UPDATE rooms SET last_id = last_id WHERE name = ")
-            .text(channel)
-            .sql(" RETURNING last_id")
-            .get_result(conn)
-            .optional()
     }
 
     /// The latest id of `channel`, 0 for a channel that does not exist.
@@ -161,24 +151,23 @@ impl Counters {
 
     /// Writes each moved counter back, in the transaction.
     fn write_back(self, conn: &mut AnyConnection) -> QueryResult<()> {
-        for channel in &self.advanced {
-            Sql::new("UPDATE rooms SET last_id = ")
-                .big_int(to_stored_id(self.latest(channel)))
-                .sql(" WHERE name = ")
-                .text(channel)
-                .execute(conn)?;
-        }
-        Ok(())
+        let rows: Vec<_> = (self.advanced.iter())
+            .map(|channel| {
+                [Value::Text(channel), Value::BigInt(to_stored_id(self.latest(channel)))]
+            })
+            .collect();
+        let before = "UPDATE rooms SET last_id = v.column2 FROM (VALUES ";
+        execute_rows(conn, before, &rows, ") AS v WHERE rooms.name = v.column1").map(drop)
     }
 }
 
 /// Stores a batch's messages: all at once when none is a resend (the
 /// usual case), else one by one.
 ///
-/// All at once is a few multi-row inserts (see [`ROWS_PER_INSERT`]), in a
-/// savepoint: on Postgres each statement is a round trip, so one per
-/// message would bound a node at about 20,000 msgs/s
-/// (docs/performance.md, "Postgres"). Ids are taken before the inserts
+/// All at once is a few multi-row inserts ([`execute_rows`]), in a
+/// savepoint: on Postgres each statement is a round trip, and one per
+/// message bounded a node at about 19,000 msgs/s (docs/performance.md,
+/// "Postgres"). Ids are taken before the inserts
 /// know whether a row goes in; if one did not (its idempotency key was
 /// used), the savepoint is rolled back, the counters restored, and
 /// [`append`] does them one at a time, so a resend takes no id.
@@ -203,12 +192,6 @@ fn append_all(
     }
 }
 
-/// Rows per multi-row insert, largest first: a batch is cut greedily into
-/// these, so each connection keeps at most this many insert statements
-/// prepared (each size is a statement of its own text), and a batch of
-/// 512 messages is 8 statements.
-const ROWS_PER_INSERT: [usize; 7] = [64, 32, 16, 8, 4, 2, 1];
-
 /// Why [`insert_at_once`] gave up.
 enum AtOnce {
     /// A message was not inserted: a resend, to be answered one by one.
@@ -230,21 +213,10 @@ fn insert_at_once(
     now: &str,
 ) -> Result<Vec<Appended>, AtOnce> {
     let ids: Vec<MessageId> = messages.iter().map(|m| counters.take(m.channel.as_str())).collect();
-    let mut rest = messages.iter().zip(&ids).peekable();
-    while rest.peek().is_some() {
-        let size = rest.len();
-        let rows = ROWS_PER_INSERT.into_iter().find(|&n| n <= size).unwrap_or(1);
-        let mut insert = Sql::new(INSERT_MESSAGES);
-        for (row, (message, id)) in rest.by_ref().take(rows).enumerate() {
-            if row > 0 {
-                insert = insert.sql(", ");
-            }
-            insert = insert.row(message_row(message, *id, now));
-        }
-        let inserted = insert.sql(" ON CONFLICT DO NOTHING").execute(conn)?;
-        if inserted != rows {
-            return Err(AtOnce::Resent);
-        }
+    let rows: Vec<_> = messages.iter().zip(&ids).map(|(m, id)| message_row(m, *id, now)).collect();
+    let inserted = execute_rows(conn, INSERT_MESSAGES, &rows, " ON CONFLICT DO NOTHING")?;
+    if inserted != messages.len() {
+        return Err(AtOnce::Resent);
     }
     Ok(messages.iter().zip(ids).map(|(message, id)| stored(message, id, now)).collect())
 }
