@@ -77,6 +77,13 @@ pub enum OpenError {
         /// The migration harness's error, as text.
         message: String,
     },
+    /// A libpq `key=value` string where a URL was expected: it would
+    /// otherwise be taken for a SQLite file name.
+    #[error(
+        "--database-url looks like a libpq key=value string; walkie takes a URL: \
+         postgres://user:password@host:port/database (or a SQLite file path)"
+    )]
+    NotAUrl,
     /// [`Create::No`] and there is no SQLite database at that path.
     #[error("no database at {url}: pass --database-url (or DATABASE_URL)")]
     Missing {
@@ -142,6 +149,9 @@ pub struct Opened {
 /// Opens and migrates the database at `url` and starts its actors. Call
 /// inside a running actix system.
 pub fn start(url: &str, create: Create) -> Result<Opened, OpenError> {
+    if looks_like_key_values(url) {
+        return Err(OpenError::NotAUrl);
+    }
     if create == Create::No && Backend::of(url) == Backend::Sqlite && !Path::new(url).exists() {
         return Err(OpenError::Missing { url: url.into() });
     }
@@ -165,6 +175,9 @@ pub fn start(url: &str, create: Create) -> Result<Opened, OpenError> {
 /// here at once with the server's own words, rather than as a pool that
 /// timed out filling.
 pub fn open(url: &str, connections: u32) -> Result<DbPool, OpenError> {
+    if looks_like_key_values(url) {
+        return Err(OpenError::NotAUrl);
+    }
     let connector = Connector::new(url);
     let mut first = connector.connect().map_err(|error| OpenError::Connect {
         backend: connector.backend(),
@@ -179,6 +192,12 @@ pub fn open(url: &str, connections: u32) -> Result<DbPool, OpenError> {
         .connection_timeout(CONNECTION_WAIT)
         .build(connector)
         .map_err(|source| OpenError::Pool { url: redact(url), source })
+}
+
+/// `host=db dbname=walkie user=me`: several words, each `key=value`.
+fn looks_like_key_values(url: &str) -> bool {
+    let mut words = url.split_whitespace();
+    words.clone().count() > 1 && words.all(|word| word.contains('='))
 }
 
 /// walkie's [`MessageStore`]: a writer and a few readers on `SyncArbiter`s,
@@ -259,6 +278,12 @@ mod tests {
         );
         assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
         assert_eq!(redact("/tmp/a@b.db"), "/tmp/a@b.db");
+        assert!(looks_like_key_values("host=db dbname=walkie user=me"));
+        assert!(!looks_like_key_values("walkie.db"));
+        assert!(!looks_like_key_values("/tmp/my chats.db"));
+        let dir = tempfile::TempDir::new().unwrap();
+        let conninfo = format!("host={} dbname=walkie", dir.path().display());
+        assert!(matches!(open(&conninfo, 1), Err(OpenError::NotAUrl)));
     }
 
     /// The code reads both stores through `schema.rs` (SQLite's
