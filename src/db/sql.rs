@@ -16,7 +16,7 @@ use super::connection::{AnyBackend, AnyConnection};
 /// A statement: SQL text with parameters in between, in order.
 ///
 /// ```text
-/// Sql::new("UPDATE rooms SET last_id = ").big_int(5).sql(" WHERE name = ").text("lobby")
+/// Sql::new("DELETE FROM pending_mentions WHERE recipient = ").text("bob")
 /// Sql::new("INSERT INTO rooms (name, created_at) VALUES ").row([Text(name), Text(now)])
 /// ```
 ///
@@ -59,12 +59,6 @@ impl<'a> Sql<'a> {
     /// A `TEXT` parameter.
     pub fn text(mut self, value: &'a str) -> Self {
         self.parts.push(Part::Value(Value::Text(value)));
-        self
-    }
-
-    /// A `BIGINT` parameter.
-    pub fn big_int(mut self, value: i64) -> Self {
-        self.parts.push(Part::Value(Value::BigInt(value)));
         self
     }
 
