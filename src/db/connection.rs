@@ -1,17 +1,21 @@
-//! One connection type for both stores, and everything about them that is
-//! not SQL: which backend a URL names, how a connection is made and set up,
-//! the migrations, and how a write transaction begins.
+//! One connection type for both stores, and everything that differs
+//! between them: which backend a URL names, how a connection is made and
+//! set up, the migrations, how a write transaction begins, the row-lock
+//! clause ([`row_lock`]), which errors are worth another try.
 //!
 //! The queries are written once, against [`AnyConnection`]; diesel turns
 //! them into each backend's SQL (`?` or `$1` placeholders and so on).
-//! Statements diesel's multi-backend query builder cannot express (upserts)
-//! are in [`super::sql`], in SQL both backends read the same.
+//! Statements diesel's multi-backend query builder cannot express (upserts,
+//! multi-row statements) are in [`super::sql`], in SQL both backends read
+//! the same.
 
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::pg::PgConnection;
 use diesel::r2d2::{self, ManageConnection, R2D2Connection};
-use diesel::{Connection, ConnectionResult};
+use diesel::sqlite::SqliteConnection;
+use diesel::Connection;
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 /// The migrations of `migrations/sqlite/`, compiled into the binary.
@@ -87,7 +91,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const CHECKPOINT_PAGES: u32 = 10_000;
 
 /// Makes the pool's connections: the backend the URL names, set up by
-/// [`Connector::set_up`]. Each is made for its backend (never "try one,
+/// `Connector::set_up`. Each is made for its backend (never "try one,
 /// then the other"), so a Postgres URL with a wrong password fails as
 /// such instead of becoming a SQLite file of that name.
 #[derive(Debug, Clone)]
@@ -115,8 +119,8 @@ impl Connector {
     /// Opens one connection, set up.
     pub fn connect(&self) -> Result<AnyConnection, r2d2::Error> {
         let mut conn = match self.backend {
-            Backend::Postgres => AnyConnection::Postgres(establish(&self.url)?),
-            Backend::Sqlite => AnyConnection::Sqlite(establish(&self.url)?),
+            Backend::Postgres => AnyConnection::Postgres(PgConnection::establish(&self.url)?),
+            Backend::Sqlite => AnyConnection::Sqlite(SqliteConnection::establish(&self.url)?),
         };
         Self::set_up(&mut conn).map_err(r2d2::Error::QueryError)?;
         Ok(conn)
@@ -169,10 +173,6 @@ fn with_defaults(url: &str) -> String {
         }
     }
     url
-}
-
-fn establish<C: Connection>(url: &str) -> ConnectionResult<C> {
-    C::establish(url)
 }
 
 impl ManageConnection for Connector {

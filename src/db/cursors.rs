@@ -10,7 +10,7 @@
 //! ever after their cursor. It holds because storing a message moves its
 //! sender's cursor to it in the same transaction
 //! ([`follow_own_messages`]), cursors never move back, and a cursor made
-//! later starts past its reader's own messages ([`past_own_messages`]).
+//! later starts past its reader's own messages (`past_own_messages`).
 //! Migration 3 made the cursors of older databases obey it.
 
 use std::collections::BTreeMap;

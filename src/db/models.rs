@@ -57,17 +57,6 @@ pub struct PendingMentionRow {
     pub body: String,
 }
 
-/// A mention to keep for later.
-#[derive(Debug, Insertable)]
-#[diesel(table_name = pending_mentions)]
-pub struct NewPendingMentionRow<'a> {
-    pub recipient: &'a str,
-    pub room: &'a str,
-    pub message_id: i64,
-    pub sender: &'a str,
-    pub body: &'a str,
-}
-
 /// A stored id as a protocol id; stored ids are never negative.
 pub fn to_message_id(id: i64) -> MessageId {
     MessageId::try_from(id).unwrap_or(0)

@@ -4,10 +4,9 @@
 use diesel::prelude::*;
 
 use super::connection::{write_transaction, AnyConnection};
-use super::sql::Sql;
+use super::sql::{execute_rows, Sql, Value};
 
-use super::models::{to_stored_id, MessageRow, NewPendingMentionRow, PendingMentionRow};
-use super::schema::pending_mentions;
+use super::models::{to_stored_id, MessageRow, PendingMentionRow};
 use super::DbPool;
 use crate::domain::UserName;
 use crate::protocol::ChatMessage;
@@ -44,22 +43,20 @@ pub fn add_pending_mentions(
     recipients: &[UserName],
     message: &ChatMessage,
 ) -> QueryResult<()> {
-    let rows: Vec<NewPendingMentionRow> = recipients
-        .iter()
-        .map(|recipient| NewPendingMentionRow {
-            recipient: recipient.as_str(),
-            room: message.room.as_str(),
-            message_id: to_stored_id(message.id),
-            sender: message.from.as_str(),
-            body: &message.text,
+    let id = to_stored_id(message.id);
+    let rows: Vec<_> = (recipients.iter())
+        .map(|recipient| {
+            [
+                Value::Text(recipient.as_str()),
+                Value::Text(message.room.as_str()),
+                Value::BigInt(id),
+                Value::Text(message.from.as_str()),
+                Value::Text(&message.text),
+            ]
         })
         .collect();
-    write_transaction(conn, |conn| {
-        for row in &rows {
-            diesel::insert_into(pending_mentions::table).values(row).execute(conn)?;
-        }
-        Ok(())
-    })
+    let insert = "INSERT INTO pending_mentions (recipient, room, message_id, sender, body) VALUES ";
+    write_transaction(conn, |conn| execute_rows(conn, insert, &rows, "").map(drop))
 }
 
 /// Removes and returns the mentions kept for `recipient`, oldest first.

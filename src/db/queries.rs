@@ -10,7 +10,7 @@ use super::connection::{row_lock, write_transaction, AnyConnection};
 use super::cursors;
 use super::models::{to_message_id, to_stored_id, MessageRow};
 use super::schema::{messages, rooms};
-use super::sql::{execute_rows, in_chunks, Sql, Value};
+use super::sql::{execute_rows, in_chunks, Value};
 use crate::domain::{Conversation, IdempotencyKey, MessageId, RoomName};
 use crate::protocol::ChatMessage;
 use crate::store::{
@@ -22,24 +22,14 @@ pub fn now_timestamp() -> String {
     humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string()
 }
 
-/// The id of the latest message of `channel`, 0 when it has none.
-pub fn last_id(conn: &mut AnyConnection, channel: &str) -> QueryResult<MessageId> {
-    let last: Option<i64> = rooms::table
-        .filter(rooms::name.eq(channel))
-        .select(rooms::last_id)
-        .first(conn)
-        .optional()?;
-    Ok(last.map_or(0, to_message_id))
-}
-
 /// Writes `batch` inside one write transaction: rooms, then messages, then
 /// cursor moves.
 ///
 /// Ids come from each room's counter (`rooms.last_id`), never from a
 /// sequence: the transaction first locks the counter row of every channel
 /// the batch touches, in name order (`SELECT ... ORDER BY name FOR NO KEY
-/// UPDATE` on Postgres), numbers its
-/// messages after it, and writes the last id back before it commits. A
+/// UPDATE` on Postgres), numbers its messages after it, and writes the
+/// last id back before it commits. A
 /// message that is not stored (a resend) takes no id; a batch that fails
 /// rolls back its ids with its messages. On Postgres several writers (one
 /// per node) may commit into one room at once: the row lock makes the
@@ -167,10 +157,10 @@ impl Counters {
 /// All at once is a few multi-row inserts ([`execute_rows`]), in a
 /// savepoint: on Postgres each statement is a round trip, and one per
 /// message bounded a node at about 19,000 msgs/s (docs/performance.md,
-/// "Postgres"). Ids are taken before the inserts
-/// know whether a row goes in; if one did not (its idempotency key was
-/// used), the savepoint is rolled back, the counters restored, and
-/// [`append`] does them one at a time, so a resend takes no id.
+/// "Postgres"). Ids are taken before the inserts know whether a row goes
+/// in; if one did not (its idempotency key was used), the savepoint is
+/// rolled back, the counters restored, and [`append`] does them one at a
+/// time, so a resend takes no id.
 fn append_all(
     conn: &mut AnyConnection,
     counters: &mut Counters,
@@ -260,8 +250,8 @@ fn append(
 ) -> QueryResult<Appended> {
     let channel = message.channel.as_str();
     let id = counters.latest(channel) + 1;
-    let insert = Sql::new(INSERT_MESSAGES).row(message_row(message, id, now));
-    let inserted = insert.sql(" ON CONFLICT DO NOTHING").execute(conn)?;
+    let row = [message_row(message, id, now)];
+    let inserted = execute_rows(conn, INSERT_MESSAGES, &row, " ON CONFLICT DO NOTHING")?;
     if inserted == 0 {
         return resent(conn, message, id);
     }
@@ -347,6 +337,16 @@ pub(super) mod tests {
     use super::*;
     use crate::domain::{Channel, Text, UserName};
     use crate::store::NewMessage;
+
+    /// The counter of `channel`: its latest id, 0 when it has none.
+    pub(crate) fn last_id(conn: &mut AnyConnection, channel: &str) -> QueryResult<MessageId> {
+        let last: Option<i64> = rooms::table
+            .filter(rooms::name.eq(channel))
+            .select(rooms::last_id)
+            .first(conn)
+            .optional()?;
+        Ok(last.map_or(0, to_message_id))
+    }
 
     pub(crate) fn channel(name: &str) -> Channel {
         Channel::parse(name).unwrap()
@@ -521,7 +521,8 @@ pub(super) mod tests {
     /// then reused: each is cached the first time, and a second batch of
     /// the same kinds prepares nothing (docs/performance.md, item 9).
     /// diesel caches most of its own queries by type (not `update`s, so
-    /// those are [`Sql`]) and [`Sql`] statements by their text.
+    /// those are `db::sql::Sql` statements too), and `Sql` statements by
+    /// their text.
     #[test]
     fn a_commit_prepares_its_statements_once() {
         use diesel::connection::{Connection, InstrumentationEvent};

@@ -141,7 +141,7 @@ pub fn in_chunks<'a, const N: usize>(
             return None;
         }
         let size = ROWS_PER_STATEMENT.into_iter().find(|&n| n <= rest.len()).unwrap_or(1);
-        let (chunk, later) = rest.split_at(size.min(rest.len()));
+        let (chunk, later) = rest.split_at(size);
         rest = later;
         let mut statement = Sql::new(before);
         for (n, row) in chunk.iter().enumerate() {
