@@ -76,6 +76,35 @@ pub struct Config {
     /// HTTP worker threads (an addition to the contract); default: one per core.
     #[arg(long, env = "WALKIE_WORKERS")]
     pub workers: Option<usize>,
+
+    /// Cluster mode: nodes sharing rooms through Redis (an addition to the contract).
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// `--redis-url` and `--node-id`: several nodes behind a load balancer,
+/// sharing a Postgres database (docs/scale-out.md).
+#[derive(Clone, Args)]
+pub struct ClusterArgs {
+    /// Redis for fan-out and presence between nodes (`redis://host:port`);
+    /// turns cluster mode on, and needs a Postgres --database-url.
+    #[arg(long, env = "WALKIE_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// This node's name in the cluster, unique among the nodes; default:
+    /// the host's name and the process id.
+    #[arg(long, env = "WALKIE_NODE_ID")]
+    pub node_id: Option<String>,
+}
+
+/// Shown with the Redis password hidden: the configuration is logged at start.
+impl std::fmt::Debug for ClusterArgs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterArgs")
+            .field("redis_url", &self.redis_url.as_deref().map(redact_url))
+            .field("node_id", &self.node_id)
+            .finish()
+    }
 }
 
 /// The defaults of the command line, read from its declaration above (so

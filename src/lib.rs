@@ -23,6 +23,7 @@
 //! | [`session`] | [`WsSession`], one per socket |
 //! | [`outbound`] | what the `ChatServer` sends a session, and the queue it goes through |
 //! | [`chat`] | [`ChatServer`] and its messages, membership, group commit, the command inbox |
+//! | [`cluster`] | several nodes: what goes through Redis, the other nodes' presence |
 //! | [`notify`] | the mention worker |
 //! | [`store`] | [`store::MessageStore`] and [`store::PendingMentions`], the interfaces to storage |
 //! | [`db`] | SQLite or Postgres through diesel: pool, migrations, the writer and reader actors |
@@ -46,6 +47,7 @@ pub mod access;
 pub mod admin;
 pub mod app;
 pub mod chat;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod domain;

@@ -207,6 +207,11 @@ pub trait MessageStore: Send + Sync {
     /// Every room (never a direct conversation) with its latest id.
     fn rooms(&self) -> StoreFuture<Vec<RoomRecord>>;
 
+    /// The latest id of each of `channels` that holds messages (one
+    /// without any is left out). Nodes sharing a database compare these
+    /// with what they delivered, to catch up on what they missed.
+    fn last_ids(&self, channels: Vec<Channel>) -> StoreFuture<Vec<(Channel, MessageId)>>;
+
     /// Succeeds when the database answers a query.
     fn check(&self) -> StoreFuture<()>;
 

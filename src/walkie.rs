@@ -7,6 +7,7 @@ use actix::prelude::*;
 
 use crate::access::Access;
 use crate::chat::{ChatServer, Inbox, Post, Shutdown};
+use crate::cluster::{default_node_id, Cluster, ClusterError};
 use crate::config::{Config, Limits};
 use crate::db;
 use crate::domain::{RoomName, Text, UserName};
@@ -25,6 +26,9 @@ pub enum StartError {
     /// A metric could not be registered (a duplicate name is a bug).
     #[error("cannot set up metrics: {0}")]
     Metrics(#[from] prometheus::Error),
+    /// Cluster mode was asked for and cannot run.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
     /// The listening socket could not be bound.
     #[error("cannot listen on {address}: {source} (is another server using that port?)")]
     Bind {
@@ -78,19 +82,36 @@ impl Walkie {
     /// Opens and migrates the database, then starts the actors. Call from
     /// inside a running actix system (`#[actix_web::main]`).
     pub fn start(config: &Config) -> Result<Self, StartError> {
+        let redis_url = config.cluster.redis_url.as_deref();
+        if redis_url.is_some() && db::Backend::of(&config.database.url) != db::Backend::Postgres {
+            return Err(ClusterError::NeedsPostgres.into());
+        }
         let db::Opened { store, pending_mentions, rooms } =
             db::start(&config.database.url, db::Create::IfMissing)?;
         let metrics = Arc::new(Metrics::new()?);
-        // The context first: the inbox needs the server's address before
-        // the server exists.
+        // The context first: the inbox and the cluster need the server's
+        // address before the server exists.
         let context = Context::<ChatServer>::new();
         let inbox = Arc::new(Inbox::new(context.address()));
+        let cluster = match redis_url {
+            Some(url) => {
+                let name = config.cluster.node_id.clone().unwrap_or_else(default_node_id);
+                Some(Cluster::start(url, &name, context.address().recipient())?)
+            }
+            None => None,
+        };
         let worker_metrics = metrics.clone();
         let notifier = SyncArbiter::start(1, move || {
             NotificationActor::new(pending_mentions.clone(), worker_metrics.clone())
         });
-        let server =
-            ChatServer::new(store.clone(), notifier, inbox.clone(), rooms, metrics.clone());
+        let server = ChatServer::new(
+            store.clone(),
+            notifier,
+            inbox.clone(),
+            rooms,
+            cluster,
+            metrics.clone(),
+        );
         let chat = context.run(server);
         Ok(Self {
             chat,

@@ -10,12 +10,13 @@ use bytestring::ByteString;
 use super::delivery::Overflowed;
 use super::outbox::{PendingCursor, Posted, Reply};
 use super::server::{distinct_users, ChatServer};
-use crate::domain::{Channel, MessageId, SessionId};
+use crate::cluster::{Entry, Event, Scope};
+use crate::domain::{Channel, MessageId, SessionId, UserName};
 use crate::error::ChatError;
 use crate::notify::{FindMentions, KeepMentions, Mention};
 use crate::outbound::{Delivery, SessionHandle};
 use crate::protocol::{encode, ChatMessage, MessageFrame, ServerEvent};
-use crate::store::{Appended, Committed, CursorOutcome, StoreError};
+use crate::store::{Appended, Committed, CursorMove, CursorOutcome, StoreError};
 
 impl ChatServer {
     /// Answers everyone waiting on a committed batch.
@@ -30,14 +31,17 @@ impl ChatServer {
         for (reply, outcome) in replies.into_iter().zip(committed.messages) {
             match outcome {
                 Appended::Stored(message) => {
-                    self.deliver(&message, reply);
+                    // Published at once: the other nodes need not wait
+                    // for a gap this node may have to read first.
+                    self.publish(|| Event::Message { message: message.clone() });
                     // Only a text with an `@` can mention anyone: the
                     // others skip the hop to the notification thread.
                     if message.room.room().is_some() && message.text.contains('@') {
-                        room_messages.push(message);
+                        room_messages.push(message.clone());
                     }
+                    self.sequence(message, Some(reply));
                 }
-                Appended::Duplicate(message) => self.answer_resend(&message, reply),
+                Appended::Duplicate(message) => self.answer_stored(&message, reply, false),
                 Appended::Conflict => self.reject(reply, ChatError::Conflict),
             }
         }
@@ -82,16 +86,18 @@ impl ChatServer {
         }
     }
 
-    /// Delivers a stored message to everyone who should see it, serialized
-    /// once; the sender's own copy (with `ref`) is the acknowledgement.
-    fn deliver(&mut self, message: &ChatMessage, reply: Reply) {
+    /// Delivers a stored message to everyone here who should see it,
+    /// serialized once; the sender's own copy (with `ref`) is the
+    /// acknowledgement. `reply` is `None` for another node's message.
+    pub(super) fn deliver(&mut self, message: &ChatMessage, reply: Option<Reply>) {
         let (sender, reference) = match reply {
-            Reply::Session { session, reference } => (Some(session), reference),
-            Reply::Http(answer) => {
+            Some(Reply::Session { session, reference }) => (Some(session), reference),
+            Some(Reply::Http(answer)) => {
                 // ignore: the HTTP client may have gone; the message is stored.
                 let _ = answer.send(Ok(Posted { message: message.clone(), created: true }));
                 (None, None)
             }
+            None => (None, None),
         };
         let frame = encode(&MessageFrame { frame: message, reference: None });
         let room_key = self.room_key(&message.room);
@@ -131,8 +137,7 @@ impl ChatServer {
         };
         match channel {
             Channel::Room(room) => {
-                if let Some(state) = self.registry.room_mut(room) {
-                    state.last_id = state.last_id.max(id);
+                if let Some(state) = self.registry.room(room) {
                     for (session, handle) in &state.members {
                         offer(*session, handle);
                     }
@@ -150,9 +155,10 @@ impl ChatServer {
         offered
     }
 
-    /// A resent message (same idempotency key): the stored one goes back to
-    /// the sender alone; nobody else sees it twice.
-    fn answer_resend(&mut self, message: &ChatMessage, reply: Reply) {
+    /// Answers the sender alone with a stored message that the others
+    /// have seen already: a resend (same idempotency key; `created` false),
+    /// or a message delivered before its commit's answer came (`true`).
+    pub(super) fn answer_stored(&mut self, message: &ChatMessage, reply: Reply, created: bool) {
         match reply {
             Reply::Session { session, reference } => {
                 let frame = encode(&MessageFrame { frame: message, reference: reference.as_ref() });
@@ -162,7 +168,7 @@ impl ChatServer {
             }
             Reply::Http(answer) => {
                 // ignore: the HTTP client may have gone.
-                let _ = answer.send(Ok(Posted { message: message.clone(), created: false }));
+                let _ = answer.send(Ok(Posted { message: message.clone(), created }));
             }
         }
     }
@@ -188,28 +194,42 @@ impl ChatServer {
         if moved {
             let others = encode(&ServerEvent::Read { room, id: position });
             self.notify_user(&pending.cursor.reader, &others, Some(requester), |_| true);
+            let CursorMove { reader, channel, .. } = pending.cursor;
+            self.publish(|| Event::Read { reader, channel, id: position });
         }
     }
 }
 
 impl ChatServer {
     /// Sends each mention to the mentioned users' sessions outside the
-    /// room, and has the notification worker keep it for those offline.
+    /// room (here and, through the cluster, on the other nodes), and has
+    /// the notification worker keep it for those offline everywhere.
     fn route_mentions(&mut self, mentions: Vec<Mention>) {
         for Mention { message, users } in mentions {
-            let Some(room) = message.room.room().cloned() else {
-                continue;
-            };
-            let frame = Mention::frame(&message);
-            let (online, offline): (Vec<_>, Vec<_>) =
-                users.into_iter().partition(|user| self.registry.is_online(user));
-            for user in online {
-                self.notify_user(&user, &frame, None, |rooms| !rooms.contains(&room));
+            let (online, offline): (Vec<_>, Vec<_>) = users.into_iter().partition(|user| {
+                self.registry.is_online(user)
+                    || self.mirror.contains(&Entry { scope: Scope::Online, name: user.clone() })
+            });
+            self.notify_mentioned(&message, &online);
+            if !online.is_empty() {
+                self.publish(|| Event::Mention { message: message.clone(), users: online });
             }
             if !offline.is_empty() {
                 self.metrics.notification_queue.inc();
                 self.notifier.do_send(KeepMentions { recipients: offline, message });
             }
+        }
+    }
+
+    /// Sends `message`'s `mention` frame to the sessions here of `users`
+    /// that are not in its room.
+    pub(super) fn notify_mentioned(&mut self, message: &ChatMessage, users: &[UserName]) {
+        let Some(room) = message.room.room() else {
+            return;
+        };
+        let frame = Mention::frame(message);
+        for user in users {
+            self.notify_user(user, &frame, None, |rooms| !rooms.contains(room));
         }
     }
 }

@@ -124,9 +124,7 @@ impl ChatServer {
                     "session {session} ({name}) does not read what it is sent (too much \
                      waits for it, see --max-outbound-bytes): closing it (1008)"
                 );
-                for room in rooms {
-                    self.announce_presence(&room, &name, PresenceEvent::Leave);
-                }
+                self.left(name, rooms);
             }
             self.confirm_quiesced(session);
             handle.close(CloseReason::TooSlow);

@@ -7,12 +7,13 @@ use tokio::sync::oneshot;
 use super::inbox::{Command, CommandsWaiting};
 use super::messages::*;
 use super::outbox::{Pending, PendingCursor, Reply};
-use super::server::{distinct_users, ChatServer, Lifecycle};
-use crate::domain::{Channel, RoomName, SessionId};
+use super::remote::JoinAnswer;
+use super::server::{ChatServer, Lifecycle};
+use crate::cluster::{Entry, Event, Scope};
+use crate::domain::{Channel, RoomName, SessionId, UserName};
 use crate::error::ChatError;
 use crate::notify::TakePendingMentions;
 use crate::outbound::CloseReason;
-use crate::protocol::{encode, PresenceEvent, ServerEvent};
 use crate::store::{CursorKind, CursorMove, NewMessage};
 
 impl ChatServer {
@@ -52,6 +53,7 @@ impl ChatServer {
             return handle.close(CloseReason::ShuttingDown);
         }
         if self.registry.connect(session, name.clone(), handle.clone()) {
+            self.local_presence(Entry { scope: Scope::Online, name: name.clone() }, true);
             // The worker answers the session itself, after any mention it is
             // still to keep for this user (its mailbox keeps our order).
             self.metrics.notification_queue.inc();
@@ -68,9 +70,7 @@ impl Handler<Disconnect> for ChatServer {
     fn handle(&mut self, message: Disconnect, ctx: &mut Context<Self>) {
         self.flush(ctx); // the session's last commands first (see `inbox`)
         if let Some((name, rooms)) = self.registry.disconnect(message.session) {
-            for room in rooms {
-                self.announce_presence(&room, &name, PresenceEvent::Leave);
-            }
+            self.left(name, rooms);
         }
         self.confirm_quiesced(message.session);
         self.finish_shutdown_if_drained();
@@ -80,45 +80,64 @@ impl Handler<Disconnect> for ChatServer {
 impl ChatServer {
     /// One command from the inbox, in the order its session sent it (the
     /// caller flushes).
-    pub(super) fn take_command(&mut self, command: Command) {
+    pub(super) fn take_command(&mut self, command: Command, ctx: &mut Context<Self>) {
         match command {
             Command::Connect(connect) => self.connect(connect),
-            Command::Join(join) => {
-                let Join { session, room, reply } = join;
-                // ignore: the session may have gone; it is in the room all the same.
-                let _ = reply.send(self.join(session, room));
-            }
+            Command::Join(Join { session, room, reply }) => self.join(session, room, reply, ctx),
             Command::Say(say) => self.accept(say),
             Command::Leave(Leave { session, room }) => {
                 if self.registry.leave(session, &room) == Some(true) {
                     if let Some(name) = self.registry.name_of(session).cloned() {
-                        self.announce_presence(&room, &name, PresenceEvent::Leave);
+                        self.local_presence(Entry { scope: Scope::Room(room), name }, false);
                     }
                 }
             }
         }
     }
 
-    /// Puts `session` in `room`; see [`Join`].
-    fn join(&mut self, session: SessionId, room: RoomName) -> Result<JoinReply, ChatError> {
-        let joined = self.registry.join(session, &room).ok_or(ChatError::Internal)?;
+    /// Puts `session` in `room`; see [`Join`]. The answer waits for the
+    /// room's latest id when this node has not followed the room's ids
+    /// (with a cluster; on one node every room is known from the start or
+    /// created here).
+    fn join(
+        &mut self,
+        session: SessionId,
+        room: RoomName,
+        reply: JoinAnswer,
+        ctx: &mut Context<Self>,
+    ) {
+        let Some(joined) = self.registry.join(session, &room) else {
+            // ignore: the session may have gone.
+            let _ = reply.send(Err(ChatError::Internal));
+            return;
+        };
         if joined.created {
             self.outbox.push_room(room.clone());
         }
-        if let Some(reader) = self.registry.name_of(session).cloned() {
-            // A first join starts the user's read cursor at the latest id.
-            let cursor = CursorMove {
-                reader: reader.clone(),
-                channel: Channel::Room(room.clone()),
-                to: joined.last_id,
-                kind: CursorKind::Start,
-            };
-            self.outbox.push_cursor(PendingCursor { cursor, reply: None });
-            if joined.first_of_name {
-                self.announce_presence(&room, &reader, PresenceEvent::Join);
+        if joined.first_of_name {
+            if let Some(name) = self.registry.name_of(session).cloned() {
+                self.local_presence(Entry { scope: Scope::Room(room.clone()), name }, true);
             }
         }
-        Ok(JoinReply { members: joined.members, last_id: joined.last_id })
+        let channel = Channel::Room(room.clone());
+        if !self.sequencer.knows(&channel) {
+            if self.cluster.is_some() {
+                return self.look_up_and_answer(session, room, reply, ctx);
+            }
+            self.sequencer.start(channel, 0);
+        }
+        self.answer_join(session, room, reply);
+    }
+
+    /// `name`'s session ended: it left `rooms` (its name's last session in
+    /// each), and maybe this node.
+    pub(super) fn left(&mut self, name: UserName, rooms: Vec<RoomName>) {
+        for room in rooms {
+            self.local_presence(Entry { scope: Scope::Room(room), name: name.clone() }, false);
+        }
+        if !self.registry.is_online(&name) {
+            self.local_presence(Entry { scope: Scope::Online, name }, false);
+        }
     }
 }
 
@@ -139,7 +158,7 @@ impl Handler<Post> for ChatServer {
         }
         let (answer, stored) = oneshot::channel();
         let Post { room, from, text, idempotency_key } = message;
-        if self.registry.add_room(&room, 0) {
+        if self.registry.add_room(&room) {
             self.outbox.push_room(room.clone());
         }
         let message = NewMessage { channel: Channel::Room(room), from, text, idempotency_key };
@@ -175,21 +194,9 @@ impl Handler<Typing> for ChatServer {
         let Some(from) = self.registry.name_of(message.session).cloned() else {
             return;
         };
-        match &message.channel {
-            Channel::Room(room) => {
-                let frame = encode(&ServerEvent::Typing { room: room.as_str(), from: &from });
-                self.announce(room, &from, frame);
-            }
-            Channel::Direct(conversation) => {
-                let key = conversation.to_string();
-                let frame = encode(&ServerEvent::Typing { room: &key, from: &from });
-                for user in distinct_users(conversation) {
-                    if *user != from {
-                        self.notify_user(&user.clone(), &frame, None, |_| true);
-                    }
-                }
-            }
-        }
+        let channel = message.channel;
+        self.typing_here(&channel, &from);
+        self.publish(|| Event::Typing { channel, from });
     }
 }
 
@@ -198,7 +205,7 @@ impl Handler<ListRooms> for ChatServer {
 
     fn handle(&mut self, _: ListRooms, ctx: &mut Context<Self>) -> Self::Result {
         self.flush(ctx); // the asking session's earlier joins first (see `inbox`)
-        MessageResult(self.registry.summaries())
+        MessageResult(self.summaries())
     }
 }
 
@@ -207,8 +214,7 @@ impl Handler<Who> for ChatServer {
 
     fn handle(&mut self, message: Who, ctx: &mut Context<Self>) -> Self::Result {
         self.flush(ctx); // the asking session's earlier joins first (see `inbox`)
-        let members = self.registry.room(&message.room).map(|room| room.member_names());
-        MessageResult(members.unwrap_or_default())
+        MessageResult(self.members(&message.room))
     }
 }
 
@@ -216,9 +222,8 @@ impl Handler<GetStats> for ChatServer {
     type Result = Stats;
 
     fn handle(&mut self, _: GetStats, _: &mut Context<Self>) -> Stats {
-        let summaries = self.registry.summaries();
         Stats {
-            rooms: summaries.len(),
+            rooms: self.registry.rooms().count(),
             members: self.registry.memberships(),
             waiting_writes: self.outbox.waiting(),
         }

@@ -148,6 +148,11 @@ impl Outbox {
         Some(Flight { batch, replies, cursors })
     }
 
+    /// A batch is being committed.
+    pub fn in_flight(&self) -> bool {
+        self.in_flight
+    }
+
     /// The batch in flight has been committed or has failed.
     pub fn finish(&mut self) {
         self.in_flight = false;

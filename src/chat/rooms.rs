@@ -2,17 +2,18 @@
 //!
 //! Plain data with no actix in it, so the membership rules (presence on a
 //! name's first join and last leave, distinct sorted member names) are unit
-//! tested directly. `H` is how a session is reached: a
+//! tested directly. Only this node's sessions are here: the other nodes'
+//! members are in the [`Mirror`](crate::cluster::Mirror), and the ids
+//! delivered in each room in the [`Sequencer`](super::sequence::Sequencer). `H` is how a session is reached: a
 //! [`SessionHandle`](crate::outbound::SessionHandle) in the server,
 //! anything in tests.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use crate::domain::{MessageId, RoomName, SessionId, UserName};
-use crate::protocol::RoomSummary;
+use crate::domain::{RoomName, SessionId, UserName};
 
-/// One room: its sessions and the last message id delivered in it.
+/// One room: its sessions, and their names.
 #[derive(Debug)]
 pub struct Room<H> {
     /// The room's name, shared with every frame delivered in it.
@@ -21,25 +22,21 @@ pub struct Room<H> {
     pub members: HashMap<SessionId, H>,
     /// Distinct names in the room and how many of their sessions are in it.
     names: BTreeMap<UserName, usize>,
-    /// The id of the last message delivered to the room's members. Every
-    /// message up to it is stored, so history read up to it and live
-    /// messages after it meet exactly.
-    pub last_id: MessageId,
 }
 
 impl<H> Room<H> {
-    fn new(name: &RoomName, last_id: MessageId) -> Self {
-        Self {
-            key: Arc::from(name.as_str()),
-            members: HashMap::new(),
-            names: BTreeMap::new(),
-            last_id,
-        }
+    fn new(name: &RoomName) -> Self {
+        Self { key: Arc::from(name.as_str()), members: HashMap::new(), names: BTreeMap::new() }
     }
 
-    /// The distinct names in the room, sorted.
-    pub fn member_names(&self) -> Vec<UserName> {
-        self.names.keys().cloned().collect()
+    /// The distinct names of the room's sessions, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &UserName> {
+        self.names.keys()
+    }
+
+    /// Whether a session of `name` is in the room.
+    pub fn has_name(&self, name: &UserName) -> bool {
+        self.names.contains_key(name)
     }
 }
 
@@ -57,9 +54,6 @@ pub struct Joined {
     pub created: bool,
     /// This is the name's first session in the room: announce it.
     pub first_of_name: bool,
-    pub members: Vec<UserName>,
-    /// The last message id delivered in the room so far.
-    pub last_id: MessageId,
 }
 
 /// Sessions, names and rooms; see the module doc.
@@ -77,13 +71,13 @@ impl<H> Default for Registry<H> {
 }
 
 impl<H: Clone> Registry<H> {
-    /// Adds a room known from storage (at start), or does nothing if it
-    /// exists. Returns whether it was new.
-    pub fn add_room(&mut self, name: &RoomName, last_id: MessageId) -> bool {
+    /// Adds a room known from storage or from another node, or does
+    /// nothing if it exists. Returns whether it was new.
+    pub fn add_room(&mut self, name: &RoomName) -> bool {
         if self.rooms.contains_key(name) {
             return false;
         }
-        self.rooms.insert(name.clone(), Room::new(name, last_id));
+        self.rooms.insert(name.clone(), Room::new(name));
         true
     }
 
@@ -119,7 +113,7 @@ impl<H: Clone> Registry<H> {
     pub fn join(&mut self, session: SessionId, room: &RoomName) -> Option<Joined> {
         let entry = self.sessions.get_mut(&session)?;
         let created = !self.rooms.contains_key(room);
-        let state = self.rooms.entry(room.clone()).or_insert_with(|| Room::new(room, 0));
+        let state = self.rooms.entry(room.clone()).or_insert_with(|| Room::new(room));
         let mut first_of_name = false;
         if entry.rooms.insert(room.clone()) {
             state.members.insert(session, entry.handle.clone());
@@ -127,12 +121,7 @@ impl<H: Clone> Registry<H> {
             *count += 1;
             first_of_name = *count == 1;
         }
-        Some(Joined {
-            created,
-            first_of_name,
-            members: state.member_names(),
-            last_id: state.last_id,
-        })
+        Some(Joined { created, first_of_name })
     }
 
     /// Takes `session` out of `room`. Returns `Some(true)` when its name has
@@ -168,10 +157,6 @@ impl<H: Clone> Registry<H> {
         self.rooms.get(room)
     }
 
-    pub fn room_mut(&mut self, room: &RoomName) -> Option<&mut Room<H>> {
-        self.rooms.get_mut(room)
-    }
-
     pub fn is_member(&self, session: SessionId, room: &RoomName) -> bool {
         self.sessions.get(&session).is_some_and(|entry| entry.rooms.contains(room))
     }
@@ -200,12 +185,9 @@ impl<H: Clone> Registry<H> {
         self.by_name.contains_key(name)
     }
 
-    /// Every room with the number of distinct names in it, sorted by name.
-    pub fn summaries(&self) -> Vec<RoomSummary> {
-        self.rooms
-            .iter()
-            .map(|(name, room)| RoomSummary { name: name.clone(), members: room.names.len() })
-            .collect()
+    /// Every room, sorted by name.
+    pub fn rooms(&self) -> impl Iterator<Item = (&RoomName, &Room<H>)> {
+        self.rooms.iter()
     }
 
     /// Sessions in rooms, summed over rooms.
@@ -242,11 +224,11 @@ mod tests {
         assert!(first.created && first.first_of_name);
         let second = registry.join(tab2, &lobby).unwrap();
         assert!(!second.created && !second.first_of_name);
-        assert_eq!(second.members, vec![name("alice")]);
+        assert!(registry.room(&lobby).unwrap().has_name(&name("alice")));
         assert_eq!(registry.leave(tab1, &lobby), Some(false));
         assert_eq!(registry.leave(tab1, &lobby), None);
         assert_eq!(registry.leave(tab2, &lobby), Some(true));
-        assert_eq!(registry.summaries()[0].members, 0);
+        assert_eq!(registry.room(&lobby).unwrap().names().count(), 0);
     }
 
     #[test]
@@ -258,9 +240,8 @@ mod tests {
             registry.connect(session, name(who), ());
             registry.join(session, &lobby);
         }
-        let members = registry.room(&lobby).unwrap().member_names();
+        let members: Vec<_> = registry.room(&lobby).unwrap().names().cloned().collect();
         assert_eq!(members, vec![name("alice"), name("bob"), name("carol")]);
-        assert_eq!(registry.summaries()[0].members, 3);
     }
 
     #[test]
@@ -279,16 +260,5 @@ mod tests {
         registry.disconnect(b);
         assert!(!registry.is_online(&name("alice")));
         assert!(registry.disconnect(b).is_none());
-    }
-
-    #[test]
-    fn rooms_from_storage_keep_their_last_id() {
-        let mut registry: Registry<()> = Registry::default();
-        assert!(registry.add_room(&room("old"), 41));
-        assert!(!registry.add_room(&room("old"), 0));
-        let session = SessionId::next();
-        registry.connect(session, name("alice"), ());
-        let joined = registry.join(session, &room("old")).unwrap();
-        assert_eq!((joined.created, joined.last_id), (false, 41));
     }
 }

@@ -12,7 +12,10 @@ use tokio::sync::oneshot;
 use super::inbox::Inbox;
 use super::outbox::{Flight, Outbox, Ready};
 use super::rooms::Registry;
-use crate::domain::{Conversation, RoomName, SessionId, UserName};
+use super::sequence::{Gap, Sequencer};
+use super::Arrival;
+use crate::cluster::{Cluster, Mirror};
+use crate::domain::{Channel, Conversation, RoomName, SessionId, UserName};
 use crate::metrics::Metrics;
 use crate::notify::NotificationActor;
 use crate::outbound::{CloseReason, SessionHandle, SLOW_CHECK_INTERVAL};
@@ -44,9 +47,19 @@ pub(super) enum Lifecycle {
 pub struct ChatServer {
     pub(super) registry: Registry<SessionHandle>,
     pub(super) outbox: Outbox,
+    /// What was delivered in each channel, and what waits for a gap.
+    pub(super) sequencer: Sequencer<Arrival>,
+    /// Gaps to read from the store once no batch is in flight (see `catchup`).
+    pub(super) gaps: Vec<Gap>,
+    /// The other nodes, with `--redis-url`.
+    pub(super) cluster: Option<Cluster>,
+    /// Who is present on the other nodes (empty on a single node).
+    pub(super) mirror: Mirror,
+    /// A periodic check of the channels against the store is under way.
+    pub(super) checking: bool,
     /// Sessions' `join`s, `say`s and `leave`s waiting to be taken (see `inbox`).
     inbox: Arc<Inbox>,
-    store: Arc<dyn MessageStore>,
+    pub(super) store: Arc<dyn MessageStore>,
     pub(super) notifier: Addr<NotificationActor>,
     pub(super) lifecycle: Lifecycle,
     /// Room creations whose commit failed, retried after a pause.
@@ -59,26 +72,40 @@ impl Actor for ChatServer {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         ctx.run_interval(SLOW_CHECK_INTERVAL, |server, _| server.close_slow_sessions());
+        if self.cluster.is_some() {
+            ctx.run_interval(super::catchup::CHECK_PERIOD, |server, ctx| {
+                server.check_channels(ctx);
+            });
+        }
     }
 }
 
 impl ChatServer {
     /// A server that knows the stored `rooms`, writes through `store` and
-    /// takes sessions' ordered commands from `inbox`.
+    /// takes sessions' ordered commands from `inbox`; with a `cluster`, it
+    /// shares its rooms with the other nodes.
     pub fn new(
         store: Arc<dyn MessageStore>,
         notifier: Addr<NotificationActor>,
         inbox: Arc<Inbox>,
         rooms: Vec<RoomRecord>,
+        cluster: Option<Cluster>,
         metrics: Arc<Metrics>,
     ) -> Self {
         let mut registry = Registry::default();
+        let mut sequencer = Sequencer::default();
         for room in rooms {
-            registry.add_room(&room.name, room.last_id);
+            registry.add_room(&room.name);
+            sequencer.start(Channel::Room(room.name), room.last_id);
         }
         Self {
             registry,
             outbox: Outbox::default(),
+            sequencer,
+            gaps: Vec::new(),
+            cluster,
+            mirror: Mirror::default(),
+            checking: false,
             inbox,
             store,
             notifier,
@@ -97,7 +124,7 @@ impl ChatServer {
     pub(super) fn flush(&mut self, ctx: &mut Context<Self>) {
         loop {
             for command in self.inbox.take() {
-                self.take_command(command);
+                self.take_command(command, ctx);
             }
             match self.outbox.ready() {
                 Ready::Now(flight) => {
@@ -142,6 +169,8 @@ impl ChatServer {
                     server.retry_rooms_later(rooms, ctx);
                 }
             }
+            // Before the next batch starts: see `catchup` for why.
+            server.start_fills(ctx);
             server.flush(ctx);
         }));
     }

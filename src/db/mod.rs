@@ -38,7 +38,7 @@ pub use reader::HistoryReader;
 pub use writer::PersistenceActor;
 
 use crate::config::redact_url as redact;
-use crate::domain::{Channel, UserName};
+use crate::domain::{Channel, MessageId, UserName};
 use crate::store::{
     Batch, Committed, MessageStore, Page, PageQuery, PendingMentions, ReadState, RoomRecord,
     StoreError, StoreFuture,
@@ -234,6 +234,11 @@ impl MessageStore for DieselStore {
 
     fn rooms(&self) -> StoreFuture<Vec<RoomRecord>> {
         let request = self.reader.send(reader::ListRooms);
+        Box::pin(async move { request.await? })
+    }
+
+    fn last_ids(&self, channels: Vec<Channel>) -> StoreFuture<Vec<(Channel, MessageId)>> {
+        let request = self.reader.send(reader::LastIds { channels });
         Box::pin(async move { request.await? })
     }
 

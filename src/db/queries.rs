@@ -11,7 +11,7 @@ use super::cursors;
 use super::models::{to_message_id, to_stored_id, MessageRow};
 use super::schema::{messages, rooms};
 use super::sql::{execute_rows, in_chunks, Value};
-use crate::domain::{Conversation, IdempotencyKey, MessageId, RoomName};
+use crate::domain::{Channel, Conversation, IdempotencyKey, MessageId, RoomName};
 use crate::protocol::ChatMessage;
 use crate::store::{
     Appended, Batch, Committed, CursorKind, CursorOutcome, NewMessage, Page, PageQuery, RoomRecord,
@@ -332,6 +332,32 @@ pub fn rooms(conn: &mut AnyConnection) -> QueryResult<Vec<RoomRecord>> {
         .collect())
 }
 
+/// How many names one `IN` list holds, well under SQLite's limit on
+/// bound values.
+const NAMES_PER_QUERY: usize = 500;
+
+/// The latest id of each of `channels` that has a counter (a channel
+/// without messages may have none, or 0).
+pub fn last_ids(
+    conn: &mut AnyConnection,
+    channels: &[Channel],
+) -> QueryResult<Vec<(Channel, MessageId)>> {
+    let mut found = Vec::with_capacity(channels.len());
+    for chunk in channels.chunks(NAMES_PER_QUERY) {
+        let names: Vec<&str> = chunk.iter().map(Channel::as_str).collect();
+        let rows: Vec<(String, i64)> = rooms::table
+            .filter(rooms::name.eq_any(names))
+            .select((rooms::name, rooms::last_id))
+            .load(conn)?;
+        found.extend(
+            rows.into_iter().filter_map(|(name, last)| {
+                Some((Channel::parse(&name).ok()?, to_message_id(last)))
+            }),
+        );
+    }
+    Ok(found)
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -617,6 +643,17 @@ pub(super) mod tests {
             .map(|r| (r.name.to_string(), r.last_id))
             .collect();
         assert_eq!(listed, [("empty".to_owned(), 0), ("lobby".to_owned(), 2)]);
+    }
+
+    #[test]
+    fn last_ids_cover_rooms_and_conversations_and_skip_unknown_ones() {
+        let (_dir, pool) = database();
+        let mut conn = pool.get().unwrap();
+        commit(&mut conn, &batch(&[("lobby", "1"), ("lobby", "2"), ("@a+b", "dm")])).unwrap();
+        let asked = [channel("lobby"), channel("@a+b"), channel("nowhere")];
+        let mut found = last_ids(&mut conn, &asked).unwrap();
+        found.sort_by(|a, b| a.0.as_str().cmp(b.0.as_str()));
+        assert_eq!(found, [(channel("@a+b"), 1), (channel("lobby"), 2)]);
     }
 
     #[test]

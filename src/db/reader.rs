@@ -4,7 +4,7 @@ use actix::{Actor, Handler, Message, SyncContext};
 use diesel::connection::SimpleConnection;
 
 use super::{cursors, queries, DbPool};
-use crate::domain::{Channel, UserName};
+use crate::domain::{Channel, MessageId, UserName};
 use crate::store::{Page, PageQuery, ReadState, RoomRecord, StoreError};
 
 /// Reads one page of history. Sent by `DieselStore::page`.
@@ -18,6 +18,13 @@ pub struct LoadPage {
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Vec<RoomRecord>, StoreError>")]
 pub struct ListRooms;
+
+/// Reads the latest ids of some channels. Sent by `DieselStore::last_ids`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<(Channel, MessageId)>, StoreError>")]
+pub struct LastIds {
+    pub channels: Vec<Channel>,
+}
 
 /// Reads a user's read state in one channel. Sent by `DieselStore::read_state`.
 #[derive(Debug, Message)]
@@ -73,6 +80,15 @@ impl Handler<ListRooms> for HistoryReader {
     fn handle(&mut self, _: ListRooms, _: &mut Self::Context) -> Self::Result {
         let mut conn = self.pool.get()?;
         Ok(queries::rooms(&mut conn)?)
+    }
+}
+
+impl Handler<LastIds> for HistoryReader {
+    type Result = Result<Vec<(Channel, MessageId)>, StoreError>;
+
+    fn handle(&mut self, message: LastIds, _: &mut Self::Context) -> Self::Result {
+        let mut conn = self.pool.get()?;
+        Ok(queries::last_ids(&mut conn, &message.channels)?)
     }
 }
 

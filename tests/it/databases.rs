@@ -68,44 +68,94 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn start() -> Self {
-        let output = script(&["start"]);
-        let line = String::from_utf8(output).expect("UTF-8");
-        let value = |key: &str| {
-            line.split_whitespace()
-                .find_map(|word| word.strip_prefix(key))
-                .expect("scripts/postgres prints the cluster")
-                .to_owned()
-        };
-        Self { dir: value("WALKIE_PG_DIR="), url: value("WALKIE_PG_URL=") }
+        let (dir, url) = start_server("postgres", "WALKIE_PG");
+        Self { dir, url }
     }
 
     /// Kills the server at once, as a crash would (`pg_ctl -m immediate`).
     pub fn halt(&self) {
-        script(&["halt", &self.dir]);
+        script("postgres", &["halt", &self.dir]);
     }
 
     /// Starts it again on the same port and data.
     pub fn resume(&self) {
-        script(&["resume", &self.dir]);
+        script("postgres", &["resume", &self.dir]);
     }
 }
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let _ = std::process::Command::new(script_path()).args(["stop", &self.dir]).status();
+        stop_server("postgres", &self.dir);
     }
 }
 
-fn script_path() -> std::path::PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/postgres")
+/// A `redis-server` of one test's own, from scripts/redis (no
+/// persistence: a restart loses everything, as a failover to an empty
+/// replica would); stopped when dropped.
+pub struct Redis {
+    dir: String,
+    pub url: String,
 }
 
-fn script(args: &[&str]) -> Vec<u8> {
-    let output = std::process::Command::new(script_path())
+impl Redis {
+    pub fn start() -> Self {
+        let (dir, url) = start_server("redis", "WALKIE_REDIS");
+        Self { dir, url }
+    }
+
+    /// Kills the server (SIGKILL).
+    pub fn halt(&self) {
+        script("redis", &["halt", &self.dir]);
+    }
+
+    /// Starts it again, empty, on the same port.
+    pub fn resume(&self) {
+        script("redis", &["resume", &self.dir]);
+    }
+
+    /// Runs a command with `redis-cli` and returns what it printed.
+    pub fn cli(&self, args: &[&str]) -> String {
+        let output = std::process::Command::new("redis-cli")
+            .args(["-u", &self.url])
+            .args(args)
+            .output()
+            .expect("redis-cli runs");
+        assert!(output.status.success(), "redis-cli {args:?} failed");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        stop_server("redis", &self.dir);
+    }
+}
+
+/// Runs `scripts/NAME start` and reads `PREFIX_DIR` and `PREFIX_URL` from
+/// the `export` line it prints.
+fn start_server(name: &str, prefix: &str) -> (String, String) {
+    let line = String::from_utf8(script(name, &["start"])).expect("UTF-8");
+    let value = |key: String| {
+        line.split_whitespace()
+            .find_map(|word| word.strip_prefix(&key))
+            .unwrap_or_else(|| panic!("scripts/{name} prints {key}"))
+            .to_owned()
+    };
+    (value(format!("{prefix}_DIR=")), value(format!("{prefix}_URL=")))
+}
+
+fn stop_server(name: &str, dir: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(name);
+    let _ = std::process::Command::new(path).args(["stop", dir]).status();
+}
+
+fn script(name: &str, args: &[&str]) -> Vec<u8> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(name);
+    let output = std::process::Command::new(path)
         .args(args)
         .stderr(std::process::Stdio::inherit())
         .output()
-        .expect("scripts/postgres runs");
-    assert!(output.status.success(), "scripts/postgres {args:?} failed");
+        .unwrap_or_else(|error| panic!("scripts/{name} runs: {error}"));
+    assert!(output.status.success(), "scripts/{name} {args:?} failed");
     output.stdout
 }

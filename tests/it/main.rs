@@ -7,6 +7,7 @@ mod support;
 
 mod admin;
 mod browser;
+mod cluster;
 mod connecting;
 mod crash;
 mod direct;

@@ -396,18 +396,32 @@ impl Server {
 
     /// Starts the binary on the database at `url`.
     pub fn start_on(url: &str) -> Self {
+        Self::start_with(url, &[])
+    }
+
+    /// Starts the binary on the database at `url` with more flags.
+    pub fn start_with(url: &str, flags: &[&str]) -> Self {
         use std::io::{BufRead, BufReader};
         let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_walkie"))
             .args(["--bind", "127.0.0.1:0", "--rate", "100000", "--burst", "100000"])
             .args(["--database-url", url])
+            .args(flags)
             .env("RUST_LOG", "info")
             .stderr(std::process::Stdio::piped())
             .spawn()
             .expect("the binary starts");
         let stderr = child.stderr.take().expect("stderr is piped");
         let (address_tx, address_rx) = std::sync::mpsc::channel();
+        // WALKIE_TEST_LOG=FILE keeps every node's log, for a failing test.
+        let mut log = std::env::var("WALKIE_TEST_LOG")
+            .ok()
+            .and_then(|path| std::fs::OpenOptions::new().create(true).append(true).open(path).ok());
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(file) = log.as_mut() {
+                    use std::io::Write;
+                    let _ = writeln!(file, "{line}");
+                }
                 if let Some(address) = line.split("listening on http://").nth(1) {
                     let _ = address_tx.send(address.trim().to_owned());
                 }

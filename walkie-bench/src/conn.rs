@@ -29,8 +29,12 @@ const READ_BUFFER: usize = 16 * 1024;
 #[derive(Serialize)]
 #[serde(tag = "type", rename_all = "lowercase")]
 pub enum Command<'a> {
-    /// Join a room.
-    Join { room: &'a str },
+    /// Join a room (from message `since` on, when given).
+    Join {
+        room: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+    },
     /// Post to a joined room; `ref` asks for the acknowledgement to carry it.
     Say {
         room: &'a str,
@@ -48,23 +52,46 @@ impl Command<'_> {
     }
 }
 
-/// Resolves `host:port` once, so that thousands of connections do not each
-/// ask the resolver.
-pub async fn resolve(target: &Target) -> Result<SocketAddr, String> {
-    tokio::net::lookup_host(&target.addr)
-        .await
-        .map_err(|error| format!("cannot resolve {}: {error}", target.addr))?
-        .next()
-        .ok_or_else(|| format!("{} resolves to no address", target.addr))
+/// One server (a node of a cluster): its `host:port` and its address.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// As given, for the upgrade's URL.
+    pub host: String,
+    /// Resolved once.
+    pub address: SocketAddr,
 }
 
-/// Opens connection number `index` as `name` and waits for `welcome`.
+/// The servers of `--addr`, resolved once, so that thousands of
+/// connections do not each ask the resolver.
+pub async fn resolve(target: &Target) -> Result<Vec<Server>, String> {
+    let mut servers = Vec::new();
+    for host in &target.addr {
+        let address = tokio::net::lookup_host(host)
+            .await
+            .map_err(|error| format!("cannot resolve {host}: {error}"))?
+            .next()
+            .ok_or_else(|| format!("{host} resolves to no address"))?;
+        servers.push(Server { host: host.clone(), address });
+    }
+    if servers.is_empty() {
+        return Err("no --addr".into());
+    }
+    Ok(servers)
+}
+
+/// Which of `count` servers connection number `index` uses.
+pub fn node_of(index: usize, count: usize) -> usize {
+    index % count.max(1)
+}
+
+/// Opens connection number `index` as `name` to `server` and waits for `welcome`.
 pub async fn open(
     target: &Target,
-    server: SocketAddr,
+    server: &Server,
     index: usize,
     name: &str,
 ) -> Result<Socket, String> {
+    let (host, server) = (&server.host, server.address);
     let opening = async {
         let socket = match server.ip() {
             IpAddr::V4(_) => TcpSocket::new_v4(),
@@ -79,7 +106,7 @@ pub async fn open(
         }
         let stream = socket.connect(server).await.map_err(|error| format!("connect: {error}"))?;
         stream.set_nodelay(true).map_err(|error| format!("nodelay: {error}"))?;
-        let url = format!("ws://{}/ws?name={name}{}", target.addr, token_param(target, name)?);
+        let url = format!("ws://{host}/ws?name={name}{}", token_param(target, name)?);
         // tungstenite zeroes its read buffer before every read: the default
         // 128 KiB made that memset a fifth of the bench's time.
         let config = WebSocketConfig::default().read_buffer_size(READ_BUFFER);
@@ -96,8 +123,14 @@ pub async fn open(
 
 /// Joins `room` and waits for `joined` (presence and other frames before it are skipped).
 pub async fn join(ws: &mut Socket, room: &str) -> Result<(), String> {
+    join_since(ws, room, None).await
+}
+
+/// Joins `room` from message `since` on (a reconnection catching up) and
+/// waits for `joined`.
+pub async fn join_since(ws: &mut Socket, room: &str, since: Option<u64>) -> Result<(), String> {
     let joining = async {
-        ws.send(Message::text(Command::Join { room }.encode()))
+        ws.send(Message::text(Command::Join { room, since }.encode()))
             .await
             .map_err(|error| format!("send join: {error}"))?;
         wait_for(ws, "joined").await
@@ -154,16 +187,18 @@ pub struct Window {
     pub text_bytes: usize,
 }
 
-/// Runs the connection in the background: frames sent on the returned
-/// channel go out (batched into one flush), frames that arrive are counted
-/// in `shared`. Dropping the sender closes the connection.
+/// Runs the connection (to node `node` of `--addr`) in the background:
+/// frames sent on the returned channel go out (batched into one flush),
+/// frames that arrive are counted in `shared`. Dropping the sender closes
+/// the connection.
 pub fn spawn(
     ws: Socket,
     shared: Rc<Shared>,
     window: Option<Window>,
+    node: usize,
 ) -> mpsc::UnboundedSender<String> {
     let (sender, receiver) = mpsc::unbounded_channel();
-    tokio::task::spawn_local(drive(ws, receiver, shared, window));
+    tokio::task::spawn_local(drive(ws, receiver, shared, window, node));
     sender
 }
 
@@ -172,11 +207,12 @@ async fn drive(
     mut outgoing: mpsc::UnboundedReceiver<String>,
     shared: Rc<Shared>,
     window: Option<Window>,
+    node: usize,
 ) {
     let (mut sink, mut stream) = ws.split();
     let mut sent = 0u64;
     let say = |shared: &Shared, window: &Window, sent: u64| {
-        let text = shared.text(window.text_bytes);
+        let text = shared.text(window.text_bytes, node);
         let reference = sent.to_string();
         Command::Say { room: &window.room, text: &text, reference }.encode()
     };
@@ -205,7 +241,7 @@ async fn drive(
             }
             incoming = stream.next() => match incoming {
                 Some(Ok(Message::Text(text))) => {
-                    let seen = shared.on_frame(text.as_str());
+                    let seen = shared.on_frame(text.as_str(), node);
                     if let (Seen::Acknowledged, Some(window)) = (seen, &window) {
                         if !shared.stopping.get() {
                             if sink.send(Message::text(say(&shared, window, sent))).await.is_err() {

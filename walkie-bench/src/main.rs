@@ -31,9 +31,12 @@ struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct Target {
     /// Server address (`host:port`); the upgrade goes to `ws://ADDR/ws`.
-    /// TLS is not spoken: measure the server itself, not its proxy.
-    #[arg(long, global = true, default_value = "127.0.0.1:8080")]
-    pub addr: String,
+    /// TLS is not spoken: measure the server itself, not its proxy. Several
+    /// (comma separated) spread the connections over the nodes of a
+    /// cluster: connection i goes to the (i mod n)-th, and deliveries from
+    /// a sender on another node are also reported apart (`cross_*`).
+    #[arg(long, global = true, value_delimiter = ',', default_value = "127.0.0.1:8080")]
+    pub addr: Vec<String>,
     /// The server's auth secret, when it runs with one: every connection
     /// gets an HS256 token for its own name.
     #[arg(long, global = true, env = "WALKIE_AUTH_SECRET", hide_env_values = true)]
@@ -136,6 +139,20 @@ enum Workload {
         #[arg(long, default_value_t = 6.0)]
         hold_secs: f64,
     },
+    /// A node's death: hold `conns` joined connections on the first
+    /// address, kill the process `--victim` (kill -9), and time until every
+    /// one is back on the other addresses, joined with `since` (caught up).
+    Failover {
+        /// Connections on the node that dies.
+        #[arg(long, default_value_t = 5000)]
+        conns: usize,
+        /// Connections per room.
+        #[arg(long, default_value_t = 10)]
+        room_size: usize,
+        /// The pid of the node at the first address.
+        #[arg(long)]
+        victim: u32,
+    },
     /// Handshakes/s: open, wait for `welcome`, close.
     Connect {
         /// Handshakes in all (`--concurrency` at a time).
@@ -171,6 +188,9 @@ fn main() -> std::process::ExitCode {
                 workloads::idle(&target, conns, room_size, Duration::from_secs_f64(hold_secs)).await
             }
             Workload::Connect { conns } => workloads::connect(&target, conns).await,
+            Workload::Failover { conns, room_size, victim } => {
+                workloads::failover(&target, conns, room_size, victim).await
+            }
         }
     });
     match result {

@@ -1,7 +1,7 @@
 //! The workloads: rate sweeps (fanout, rooms), closed-loop storing (store),
-//! memory per connection (idle) and handshakes per second (connect).
+//! memory per connection (idle), handshakes per second (connect) and a
+//! node's death in a cluster (failover).
 
-use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::time::MissedTickBehavior;
 
-use crate::conn::{self, Command, Window};
+use crate::conn::{self, node_of, Command, Server, Window};
 use crate::procs::Procs;
 use crate::report;
 use crate::stats::Shared;
@@ -29,7 +29,7 @@ const MAX_DOUBLINGS: usize = 16;
 /// `window` makes a connection a closed-loop sender instead.
 async fn open_all(
     target: &Target,
-    server: SocketAddr,
+    servers: &[Server],
     shared: &Rc<Shared>,
     plan: &[(String, String)],
     window: impl Fn(usize) -> Option<Window>,
@@ -38,6 +38,7 @@ async fn open_all(
     let mut opened: Vec<Option<conn::Socket>> = (0..plan.len()).map(|_| None).collect();
     let mut results = stream::iter(plan.iter().enumerate())
         .map(|(index, (user, room))| async move {
+            let server = &servers[node_of(index, servers.len())];
             let mut ws = conn::open(target, server, index, user).await?;
             conn::join(&mut ws, room).await?;
             Ok::<_, String>((index, ws))
@@ -55,7 +56,10 @@ async fn open_all(
     Ok(opened
         .into_iter()
         .enumerate()
-        .filter_map(|(index, ws)| Some(conn::spawn(ws?, shared.clone(), window(index))))
+        .filter_map(|(index, ws)| {
+            let node = node_of(index, servers.len());
+            Some(conn::spawn(ws?, shared.clone(), window(index), node))
+        })
         .collect())
 }
 
@@ -108,11 +112,13 @@ async fn run_sweep(
     mut summary: Value,
     default_start: f64,
 ) -> Result<Value, String> {
-    let server = conn::resolve(target).await?;
+    let servers = conn::resolve(target).await?;
     let shared = Rc::new(Shared::new());
     let procs = Procs::new(&target.pid);
-    let outs = open_all(target, server, &shared, plan, |_| None).await?;
-    let step = Step { shared: &shared, procs: &procs, sweep, outs: &outs, senders, receivers };
+    let outs = open_all(target, &servers, &shared, plan, |_| None).await?;
+    let nodes = servers.len();
+    let step =
+        Step { shared: &shared, procs: &procs, sweep, outs: &outs, senders, receivers, nodes };
     let mut steps: Vec<Value> = Vec::new();
     let mut best: Option<Value> = None;
     let run = |rate: f64, steps: &mut Vec<Value>| {
@@ -167,6 +173,8 @@ struct Step<'a> {
     outs: &'a Outs,
     senders: &'a Senders,
     receivers: u64,
+    /// Servers the connections are spread over.
+    nodes: usize,
 }
 
 impl Step<'_> {
@@ -188,7 +196,7 @@ impl Step<'_> {
             let due = (elapsed.as_secs_f64() * total) as u64;
             while sent < due {
                 let (conn, room) = &self.senders[(sent % self.senders.len() as u64) as usize];
-                let text = shared.text(sweep.size);
+                let text = shared.text(sweep.size, node_of(*conn, self.nodes));
                 let say = Command::Say { room, text: &text, reference: sent.to_string() };
                 // ignore: a closed connection is counted by its task.
                 let _ = self.outs[*conn].send(say.encode());
@@ -211,7 +219,7 @@ impl Step<'_> {
         let closed = shared.closed.get() - closed;
         let ok =
             latency.p99_ms <= sweep.p99_ms && loss <= sweep.max_loss && errors == 0 && closed == 0;
-        let row = json!({
+        let mut row = json!({
             "rate": rate,
             "msgs_per_s": (sent as f64 / sweep.step_secs).round(),
             "deliveries_per_s": (received as f64 / sweep.step_secs).round(),
@@ -220,6 +228,11 @@ impl Step<'_> {
             "server_cpu_pct": cpu.server_cpu, "bench_cpu_pct": cpu.bench_cpu,
             "errors": errors, "closed": closed, "ok": ok,
         });
+        if self.nodes > 1 {
+            let cross = shared.cross_percentiles();
+            row["cross_p50_ms"] = json!(cross.p50_ms);
+            row["cross_p99_ms"] = json!(cross.p99_ms);
+        }
         report::line(&format!("step {id}"), &row);
         if let Some(error) = shared.first_error.borrow().as_deref().filter(|_| errors > 0) {
             eprintln!("    first error: {error}");
@@ -237,7 +250,7 @@ pub async fn store(
     secs: Duration,
     size: usize,
 ) -> Result<Value, String> {
-    let server = conn::resolve(target).await?;
+    let servers = conn::resolve(target).await?;
     let room = format!("{}-store", target.prefix);
     let plan: Vec<_> =
         (0..senders).map(|i| (format!("{}s{i}", target.prefix), room.clone())).collect();
@@ -247,17 +260,18 @@ pub async fn store(
     // Everyone is joined before anyone sends: the windows start together.
     let mut opened = Vec::new();
     for (index, (user, room)) in plan.iter().enumerate() {
-        let mut ws = conn::open(target, server, index, user).await?;
+        let node = node_of(index, servers.len());
+        let mut ws = conn::open(target, &servers[node], index, user).await?;
         conn::join(&mut ws, room).await?;
-        opened.push(ws);
+        opened.push((ws, node));
     }
     let mark = procs.mark();
     let start = Instant::now();
     let outs: Outs = opened
         .into_iter()
-        .map(|ws| {
+        .map(|(ws, node)| {
             let window = Window { room: room.clone(), size: window, text_bytes: size };
-            conn::spawn(ws, shared.clone(), Some(window))
+            conn::spawn(ws, shared.clone(), Some(window), node)
         })
         .collect();
     tokio::time::sleep(secs).await;
@@ -286,7 +300,7 @@ pub async fn idle(
     room_size: usize,
     hold: Duration,
 ) -> Result<Value, String> {
-    let server = conn::resolve(target).await?;
+    let servers = conn::resolve(target).await?;
     let procs = Procs::new(&target.pid);
     let shared = Rc::new(Shared::new());
     let before = procs.rss_kib();
@@ -298,7 +312,7 @@ pub async fn idle(
             )
         })
         .collect();
-    let outs = open_all(target, server, &shared, &plan, |_| None).await?;
+    let outs = open_all(target, &servers, &shared, &plan, |_| None).await?;
     let mark = procs.mark();
     tokio::time::sleep(hold).await;
     let cpu = procs.cpu_since(&mark);
@@ -322,7 +336,7 @@ pub async fn idle(
 
 /// `conns` handshakes, `concurrency` at a time: open, `welcome`, close.
 pub async fn connect(target: &Target, conns: usize) -> Result<Value, String> {
-    let server = conn::resolve(target).await?;
+    let servers = &conn::resolve(target).await?;
     let procs = Procs::new(&target.pid);
     let mark = procs.mark();
     let start = Instant::now();
@@ -331,6 +345,7 @@ pub async fn connect(target: &Target, conns: usize) -> Result<Value, String> {
     let mut results = stream::iter(0..conns)
         .map(|index| async move {
             let name = format!("{}c{index}", target.prefix);
+            let server = &servers[node_of(index, servers.len())];
             let mut ws = conn::open(target, server, index, &name).await?;
             // ignore: the handshake is what is measured; the close is courtesy.
             let _ = ws.close(None).await;
@@ -352,5 +367,89 @@ pub async fn connect(target: &Target, conns: usize) -> Result<Value, String> {
         "server_cpu_pct": cpu.server_cpu, "bench_cpu_pct": cpu.bench_cpu,
     });
     report::line("connect", &row);
+    Ok(row)
+}
+
+/// `conns` joined connections on the first server; its process `victim`
+/// is killed (kill -9), and each connection comes back on one of the other
+/// servers with `since` (the last id it saw: none here, the rooms being
+/// new), as a client would. Reports how long until every one had its
+/// `joined` (history read: caught up), `concurrency` reconnecting at a time.
+pub async fn failover(
+    target: &Target,
+    conns: usize,
+    room_size: usize,
+    victim: u32,
+) -> Result<Value, String> {
+    let servers = &conn::resolve(target).await?;
+    if servers.len() < 2 {
+        return Err("failover needs the victim's address and at least one other".into());
+    }
+    let plan: Vec<(String, String)> = (0..conns)
+        .map(|i| {
+            let room = format!("{}-fail{}", target.prefix, i / room_size.max(1));
+            (format!("{}v{i}", target.prefix), room)
+        })
+        .collect();
+    let started = Instant::now();
+    let mut opening = stream::iter(plan.iter().enumerate())
+        .map(|(index, (user, room))| async move {
+            let mut ws = conn::open(target, &servers[0], index, user).await?;
+            conn::join(&mut ws, room).await?;
+            Ok::<_, String>(ws)
+        })
+        .buffer_unordered(target.concurrency.max(1));
+    let mut sockets = Vec::with_capacity(conns);
+    while let Some(ws) = opening.next().await {
+        sockets.push(ws.map_err(|error| format!("opening connections: {error}"))?);
+    }
+    eprintln!(
+        "{conns} connections on {} in {:.1} s",
+        servers[0].host,
+        started.elapsed().as_secs_f64()
+    );
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &victim.to_string()])
+        .status()
+        .map_err(|error| format!("kill: {error}"))?;
+    if !killed.success() {
+        return Err(format!("kill -9 {victim} failed"));
+    }
+    let kill = Instant::now();
+    // Each client notices its connection died, then reconnects elsewhere.
+    let mut back = stream::iter(sockets.into_iter().zip(&plan).enumerate())
+        .map(|(index, (mut ws, (user, room)))| async move {
+            while let Some(Ok(_)) = ws.next().await {}
+            let server = &servers[1 + index % (servers.len() - 1)];
+            let mut ws = conn::open(target, server, index, user).await?;
+            conn::join_since(&mut ws, room, Some(0)).await?;
+            Ok::<_, String>((kill.elapsed(), ws))
+        })
+        .buffer_unordered(target.concurrency.max(1));
+    let mut times = Vec::with_capacity(conns);
+    let mut kept = Vec::with_capacity(conns);
+    let mut failed = 0u64;
+    while let Some(result) = back.next().await {
+        match result {
+            Ok((elapsed, ws)) => {
+                times.push(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+                kept.push(ws);
+            }
+            Err(error) => {
+                failed += 1;
+                eprintln!("a reconnection failed: {error}");
+            }
+        }
+    }
+    let all_back = kill.elapsed().as_secs_f64();
+    let latency = crate::stats::percentiles(&mut times);
+    let row = json!({
+        "workload": "failover", "conns": conns, "room_size": room_size,
+        "concurrency": target.concurrency, "failed": failed,
+        "all_back_s": (all_back * 1000.0).round() / 1000.0,
+        "p50_ms": latency.p50_ms, "p99_ms": latency.p99_ms, "max_ms": latency.max_ms,
+    });
+    report::line("failover", &row);
+    drop(kept);
     Ok(row)
 }
