@@ -38,6 +38,12 @@ pub struct Metrics {
     /// Sessions whose backlog is over `--max-outbound-bytes` (closed if it
     /// stays so for 2 s).
     pub slow_sessions: IntGauge,
+    /// Stored messages heard of from other nodes (cluster mode).
+    pub remote_messages: IntCounter,
+    /// Reads of missed messages from the store (a gap, or a channel behind it).
+    pub gap_reads: IntCounter,
+    /// Messages those reads returned.
+    pub gap_messages: IntCounter,
 }
 
 impl Metrics {
@@ -92,6 +98,12 @@ impl Metrics {
                 "slow_sessions",
                 "Sessions with more than --max-outbound-bytes waiting for their client",
             )?,
+            remote_messages: counter(
+                "cluster_messages_received_total",
+                "Stored messages heard of from other nodes",
+            )?,
+            gap_reads: counter("gap_reads_total", "Reads of missed messages from the store")?,
+            gap_messages: counter("gap_messages_total", "Messages read back from the store")?,
             registry,
         })
     }

@@ -7,7 +7,7 @@ use actix::prelude::*;
 
 use crate::access::Access;
 use crate::chat::{ChatServer, Inbox, Post, Shutdown};
-use crate::cluster::{default_node_id, Cluster, ClusterError};
+use crate::cluster::{default_node_id, namespace_of, Cluster, ClusterError};
 use crate::config::{Config, Limits};
 use crate::db;
 use crate::domain::{RoomName, Text, UserName};
@@ -96,7 +96,8 @@ impl Walkie {
         let cluster = match redis_url {
             Some(url) => {
                 let name = config.cluster.node_id.clone().unwrap_or_else(default_node_id);
-                Some(Cluster::start(url, &name, context.address().recipient())?)
+                let namespace = namespace_of(&config.database.url);
+                Some(Cluster::start(url, &namespace, &name, context.address().recipient())?)
             }
             None => None,
         };

@@ -3,12 +3,20 @@
 //!
 //! Every stored message, committed here or heard of from another node,
 //! goes through the [`Sequencer`](super::sequence::Sequencer). A gap it
-//! reports is read from the store, but never while a batch of this node's
-//! is in flight: that batch may already be committed, and a read could
+//! reports is usually a message still on its way through Redis (two nodes
+//! writing to one room commit in one order and publish in another), so it
+//! is given [`GAP_GRACE`] to arrive before it is read from the store. It
+//! is never read while a batch of this node's is in flight: that batch may already be committed, and a read could
 //! return its messages before the commit's answer delivers them with
 //! their acknowledgements (the sender would see its message twice). A
 //! batch that starts during the read takes ids above everything the read
 //! looks for (ids commit in order), so only the start is held back.
+//!
+//! A join of a room whose ids this node does not follow (created here, or
+//! only heard of) reads the room's latest id first, so that the joiner's
+//! history ends where live messages begin. That read has no upper bound,
+//! so no batch may commit while it runs either: it starts only with no
+//! batch in flight, and batches wait for it (see `server::flush`).
 //!
 //! With a cluster, every [`CHECK_PERIOD`] (and after the Redis
 //! subscription comes back) the channels someone here listens to are
@@ -16,20 +24,29 @@
 //! hiccup, a node killed between its commit and its publish) is read back
 //! within that period.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::prelude::*;
 
 use super::outbox::Reply;
+use super::remote::JoinAnswer;
+use super::rooms::Registry;
+use super::sequence::Gap;
 use super::server::{distinct_users, ChatServer};
 use super::Arrival;
-use crate::domain::{Channel, MessageId};
+use crate::domain::{Channel, MessageId, RoomName, SessionId};
+use crate::error::ChatError;
+use crate::outbound::SessionHandle;
 use crate::protocol::ChatMessage;
 use crate::store::{MessageStore, PageQuery, StoreError};
 
 /// How often, with a cluster, each channel with an audience here is
 /// compared with the store.
 pub const CHECK_PERIOD: Duration = Duration::from_secs(1);
+
+/// How long a gap waits for its messages to arrive from Redis before they
+/// are read from the store.
+pub const GAP_GRACE: Duration = Duration::from_millis(25);
 
 /// How long to wait before reading a gap again after the store failed.
 const RETRY_READ: Duration = Duration::from_secs(1);
@@ -41,12 +58,7 @@ impl ChatServer {
     /// Whether anyone on this node gets `channel`'s messages: a session in
     /// the room, or of one of the conversation's users.
     pub(super) fn has_audience(&self, channel: &Channel) -> bool {
-        match channel {
-            Channel::Room(room) => self.registry.room(room).is_some_and(|r| !r.members.is_empty()),
-            Channel::Direct(conversation) => {
-                distinct_users(conversation).into_iter().any(|user| self.registry.is_online(user))
-            }
-        }
+        audience(&self.registry, channel)
     }
 
     /// Puts a stored message in order: delivers what is ready, answers a
@@ -62,47 +74,129 @@ impl ChatServer {
         if let Some(Arrival { message, reply: Some(reply) }) = done.stale {
             self.answer_stored(&message, reply, true);
         }
-        self.gaps.extend(done.gap);
+        self.note_gap(done.gap);
     }
 
-    /// Reads the gaps noted so far from the store, unless a batch is in
-    /// flight (its end calls this again).
-    pub(super) fn start_fills(&mut self, ctx: &mut Context<Self>) {
+    /// Keeps `gap` for [`start_fills`](Self::start_fills).
+    pub(super) fn note_gap(&mut self, gap: Option<Gap>) {
+        self.gaps.extend(gap.map(|gap| (Instant::now(), gap)));
+    }
+
+    /// Starts the joins' lookups and reads the gaps that waited
+    /// [`GAP_GRACE`] from the store, unless a batch is in flight (its end
+    /// calls this again); comes back for the younger gaps.
+    pub(super) fn start_reads(&mut self, ctx: &mut Context<Self>) {
         if self.outbox.in_flight() {
             return;
         }
-        while let Some(gap) = self.gaps.pop() {
-            let after = self.sequencer.delivered(&gap.channel);
-            if after >= gap.upto {
-                // Delivered meanwhile (by a commit's answer).
-                self.gaps.extend(self.sequencer.filled(&gap.channel));
-                continue;
+        for (session, room, reply) in std::mem::take(&mut self.lookups) {
+            self.look_up(session, room, reply, ctx);
+        }
+        let (due, young): (Vec<_>, Vec<_>) = std::mem::take(&mut self.gaps)
+            .into_iter()
+            .partition(|(noted, _)| noted.elapsed() >= GAP_GRACE);
+        self.gaps = young;
+        if let Some((noted, _)) = self.gaps.iter().min_by_key(|(noted, _)| *noted) {
+            if !self.gap_timer {
+                self.gap_timer = true;
+                let wait = GAP_GRACE.saturating_sub(noted.elapsed());
+                ctx.run_later(wait, |server, ctx| {
+                    server.gap_timer = false;
+                    server.start_reads(ctx);
+                });
             }
-            let channel = gap.channel.clone();
-            let read = read_range(self.store.clone(), gap.channel, after, gap.upto);
-            ctx.spawn(read.into_actor(self).map(move |result, server, ctx| {
-                match result {
-                    Ok(messages) => {
-                        for message in messages {
-                            server.sequence(message, None);
-                        }
-                        server.gaps.extend(server.sequencer.filled(&channel));
+        }
+        for (_, gap) in due {
+            self.read_gap(gap, ctx);
+        }
+    }
+
+    /// Reads `gap` from the store and offers what it finds (unless it was
+    /// delivered meanwhile, from Redis or by a commit's answer).
+    fn read_gap(&mut self, gap: Gap, ctx: &mut Context<Self>) {
+        let after = self.sequencer.delivered(&gap.channel);
+        if after >= gap.upto {
+            let next = self.sequencer.filled(&gap.channel);
+            self.note_gap(next);
+            return;
+        }
+        self.metrics.gap_reads.inc();
+        let (channel, upto) = (gap.channel.clone(), gap.upto);
+        let read = read_range(self.store.clone(), gap.channel, after, upto);
+        ctx.spawn(read.into_actor(self).map(move |result, server, ctx| {
+            match result {
+                Ok(messages) => {
+                    server.metrics.gap_messages.inc_by(messages.len() as u64);
+                    let reached = messages.last().map_or(after, |message| message.id);
+                    for message in messages {
+                        server.sequence(message, None);
                     }
-                    Err(error) => {
-                        log::error!(
-                            "reading missed messages of {channel} failed ({error}); \
-                             retrying in {RETRY_READ:?}"
+                    let next = server.sequencer.filled(&channel);
+                    if reached >= upto {
+                        server.note_gap(next);
+                    } else {
+                        // The store holds less than a message held here
+                        // says it should (a node on another database
+                        // publishing on the same Redis?): no tight loop.
+                        log::warn!(
+                            "{channel}: the store has messages up to {reached}, not {upto}; \
+                             reading again in {RETRY_READ:?}"
                         );
-                        let again = server.sequencer.filled(&channel);
-                        ctx.run_later(RETRY_READ, move |server, ctx| {
-                            server.gaps.extend(again);
-                            server.start_fills(ctx);
-                        });
+                        server.retry_later(next, ctx);
                     }
                 }
-                server.start_fills(ctx);
-            }));
-        }
+                Err(error) => {
+                    log::error!(
+                        "reading missed messages of {channel} failed ({error}); \
+                         retrying in {RETRY_READ:?}"
+                    );
+                    let again = server.sequencer.filled(&channel);
+                    server.retry_later(again, ctx);
+                }
+            }
+            server.start_reads(ctx);
+        }));
+    }
+
+    /// Notes `gap` again after [`RETRY_READ`].
+    fn retry_later(&mut self, gap: Option<Gap>, ctx: &mut Context<Self>) {
+        ctx.run_later(RETRY_READ, move |server, ctx| {
+            server.note_gap(gap);
+            server.start_reads(ctx);
+        });
+    }
+
+    /// Reads the latest id of a room a session joins, then answers it (see
+    /// the module doc). Batches wait until it is done.
+    fn look_up(
+        &mut self,
+        session: SessionId,
+        room: RoomName,
+        reply: JoinAnswer,
+        ctx: &mut Context<Self>,
+    ) {
+        self.looking_up += 1;
+        let channel = Channel::Room(room.clone());
+        let read = self.store.last_ids(vec![channel.clone()]);
+        ctx.spawn(read.into_actor(self).map(move |result, server, ctx| {
+            server.looking_up -= 1;
+            match result {
+                Ok(found) => {
+                    let stored = found.first().map_or(0, |(_, id)| *id);
+                    server.sequencer.start(channel.clone(), stored);
+                    let gap = server.sequencer.behind(&channel, stored);
+                    server.note_gap(gap);
+                    server.answer_join(session, room, reply);
+                }
+                Err(error) => {
+                    log::error!("reading the latest id of {room} for a join failed: {error}");
+                    // ignore: the session may have gone.
+                    let _ = reply.send(Err(ChatError::Internal));
+                }
+            }
+            server.flush(ctx);
+            server.start_reads(ctx);
+        }));
     }
 
     /// Compares the channels someone here listens to with the store, and
@@ -111,10 +205,11 @@ impl ChatServer {
         if self.checking {
             return;
         }
+        let registry = &self.registry;
+        self.sequencer.forget_conversations(|channel| audience(registry, channel));
         let channels: Vec<Channel> = self
             .sequencer
             .channels()
-            .map(|(channel, _)| channel)
             .filter(|channel| self.has_audience(channel))
             .cloned()
             .collect();
@@ -128,14 +223,26 @@ impl ChatServer {
             match result {
                 Ok(stored) => {
                     for (channel, last_id) in stored {
-                        let audience = server.has_audience(&channel);
-                        server.gaps.extend(server.sequencer.behind(&channel, last_id, audience));
+                        if server.has_audience(&channel) {
+                            let gap = server.sequencer.behind(&channel, last_id);
+                            server.note_gap(gap);
+                        }
                     }
-                    server.start_fills(ctx);
+                    server.start_reads(ctx);
                 }
                 Err(error) => log::warn!("comparing the channels with the store failed: {error}"),
             }
         }));
+    }
+}
+
+/// See [`ChatServer::has_audience`].
+fn audience(registry: &Registry<SessionHandle>, channel: &Channel) -> bool {
+    match channel {
+        Channel::Room(room) => registry.room(room).is_some_and(|r| !r.members.is_empty()),
+        Channel::Direct(conversation) => {
+            distinct_users(conversation).into_iter().any(|user| registry.is_online(user))
+        }
     }
 }
 

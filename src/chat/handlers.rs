@@ -122,7 +122,10 @@ impl ChatServer {
         let channel = Channel::Room(room.clone());
         if !self.sequencer.knows(&channel) {
             if self.cluster.is_some() {
-                return self.look_up_and_answer(session, room, reply, ctx);
+                // Stored (again) in case its creator died before storing it.
+                self.outbox.push_room(room.clone());
+                self.lookups.push((session, room, reply));
+                return self.start_reads(ctx);
             }
             self.sequencer.start(channel, 0);
         }

@@ -114,45 +114,20 @@ impl ChatServer {
         let _ = reply.send(Ok(JoinReply { members: self.members(&room), last_id }));
     }
 
-    /// A join of a room whose ids this node has not followed (created
-    /// here, or only heard of): its latest id is read from the store
-    /// first, so that the joiner's history ends where live messages begin.
-    pub(super) fn look_up_and_answer(
-        &mut self,
-        session: SessionId,
-        room: RoomName,
-        reply: JoinAnswer,
-        ctx: &mut Context<Self>,
-    ) {
-        let channel = Channel::Room(room.clone());
-        let read = self.store.last_ids(vec![channel.clone()]);
-        ctx.spawn(read.into_actor(self).map(move |result, server, ctx| match result {
-            Ok(found) => {
-                let stored = found.first().map_or(0, |(_, id)| *id);
-                server.sequencer.start(channel.clone(), stored);
-                let audience = server.has_audience(&channel);
-                server.gaps.extend(server.sequencer.behind(&channel, stored, audience));
-                server.start_fills(ctx);
-                server.answer_join(session, room, reply);
-                server.flush(ctx);
-            }
-            Err(error) => {
-                log::error!("reading the latest id of {room} for a join failed: {error}");
-                // ignore: the session may have gone.
-                let _ = reply.send(Err(ChatError::Internal));
-            }
-        }));
-    }
-
     /// Another node's event.
     fn on_event(&mut self, node: NodeId, event: Event, ctx: &mut Context<Self>) {
         match event {
             Event::Message { message } => {
+                if message.id == 0 {
+                    log::warn!("node {node} published a message without an id: ignored");
+                    return;
+                }
+                self.metrics.remote_messages.inc();
                 if let Some(room) = message.room.room() {
                     self.registry.add_room(room);
                 }
                 self.sequence(message, None);
-                self.start_fills(ctx);
+                self.start_reads(ctx);
             }
             Event::Typing { channel, from } => self.typing_here(&channel, &from),
             Event::Read { reader, channel, id } => {
@@ -162,7 +137,8 @@ impl ChatServer {
             Event::Mention { message, users } => self.notify_mentioned(&message, &users),
             Event::Presence { seq, entry, present } => {
                 let Some(entry) = Entry::parse(&entry) else {
-                    return log::warn!("node {node} sent a presence entry that does not parse");
+                    log::warn!("node {node} sent a presence entry that does not parse");
+                    return;
                 };
                 match self.mirror.apply(&node, seq, entry, present) {
                     Applied::Done(transition) => {
@@ -175,9 +151,12 @@ impl ChatServer {
         }
     }
 
-    fn reload(&self, node: NodeId) {
+    /// Asks for `node`'s whole presence, unless that is under way.
+    fn reload(&mut self, node: NodeId) {
         if let Some(cluster) = &self.cluster {
-            cluster.reload(node);
+            if self.reloading.insert(node.clone()) {
+                cluster.reload(node);
+            }
         }
     }
 
@@ -203,6 +182,7 @@ impl Handler<FromCluster> for ChatServer {
         match message {
             FromCluster::Event { node, event } => self.on_event(node, event, ctx),
             FromCluster::Snapshot { node, seq, entries } => {
+                self.reloading.remove(&node);
                 let transitions = self.mirror.replace(&node, seq, entries);
                 self.remote_presence(transitions);
             }
@@ -212,6 +192,8 @@ impl Handler<FromCluster> for ChatServer {
                 self.remote_presence(transitions);
             }
             FromCluster::CatchUp => {
+                // Every node's presence was just read again.
+                self.reloading.clear();
                 self.check_channels(ctx);
                 self.reload_rooms(ctx);
             }

@@ -11,6 +11,7 @@ use tokio::sync::oneshot;
 
 use super::inbox::Inbox;
 use super::outbox::{Flight, Outbox, Ready};
+use super::remote::JoinAnswer;
 use super::rooms::Registry;
 use super::sequence::{Gap, Sequencer};
 use super::Arrival;
@@ -49,12 +50,20 @@ pub struct ChatServer {
     pub(super) outbox: Outbox,
     /// What was delivered in each channel, and what waits for a gap.
     pub(super) sequencer: Sequencer<Arrival>,
-    /// Gaps to read from the store once no batch is in flight (see `catchup`).
-    pub(super) gaps: Vec<Gap>,
+    /// Gaps to read from the store, with when each was noted (see `catchup`).
+    pub(super) gaps: Vec<(std::time::Instant, Gap)>,
+    /// A timer will come back for the gaps still in their grace period.
+    pub(super) gap_timer: bool,
+    /// Joins waiting to read their room's latest id (see `catchup`).
+    pub(super) lookups: Vec<(SessionId, RoomName, JoinAnswer)>,
+    /// Those reads under way: no batch starts meanwhile.
+    pub(super) looking_up: usize,
     /// The other nodes, with `--redis-url`.
     pub(super) cluster: Option<Cluster>,
     /// Who is present on the other nodes (empty on a single node).
     pub(super) mirror: Mirror,
+    /// Nodes whose whole presence was asked for and has not come yet.
+    pub(super) reloading: std::collections::HashSet<crate::cluster::NodeId>,
     /// A periodic check of the channels against the store is under way.
     pub(super) checking: bool,
     /// Sessions' `join`s, `say`s and `leave`s waiting to be taken (see `inbox`).
@@ -103,8 +112,12 @@ impl ChatServer {
             outbox: Outbox::default(),
             sequencer,
             gaps: Vec::new(),
+            gap_timer: false,
+            lookups: Vec::new(),
+            looking_up: 0,
             cluster,
             mirror: Mirror::default(),
+            reloading: Default::default(),
             checking: false,
             inbox,
             store,
@@ -126,7 +139,9 @@ impl ChatServer {
             for command in self.inbox.take() {
                 self.take_command(command, ctx);
             }
-            match self.outbox.ready() {
+            // A join's lookup must not overlap a commit (see `catchup`).
+            let ready = if self.looking_up > 0 { Ready::NotYet } else { self.outbox.ready() };
+            match ready {
                 Ready::Now(flight) => {
                     self.inbox.watch();
                     return self.commit(flight, ctx);
@@ -170,7 +185,7 @@ impl ChatServer {
                 }
             }
             // Before the next batch starts: see `catchup` for why.
-            server.start_fills(ctx);
+            server.start_reads(ctx);
             server.flush(ctx);
         }));
     }
@@ -241,6 +256,13 @@ impl ChatServer {
         if let Lifecycle::Draining { waiters, .. } =
             std::mem::replace(&mut self.lifecycle, Lifecycle::Closed)
         {
+            // Stored messages still held for an earlier one (with several
+            // nodes): their senders get the acknowledgement now.
+            for arrival in self.sequencer.take_held(|arrival| arrival.reply.is_some()) {
+                if let Some(reply) = arrival.reply {
+                    self.answer_stored(&arrival.message, reply, true);
+                }
+            }
             log::info!("every received message is stored and acknowledged; closing all sessions");
             for (_, handle) in self.registry.sessions() {
                 handle.close(CloseReason::ShuttingDown);

@@ -12,7 +12,7 @@
 //! this node (a name appearing or vanishing in a room); the `ChatServer`
 //! turns that into `presence` frames for its own sessions.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use super::NodeId;
 use crate::domain::{RoomName, UserName};
@@ -89,6 +89,8 @@ pub struct Mirror {
     nodes: HashMap<NodeId, NodeState>,
     /// On how many nodes each entry is.
     counts: HashMap<Entry, usize>,
+    /// The names present in each room, on any of them.
+    by_room: HashMap<RoomName, BTreeSet<UserName>>,
 }
 
 impl Mirror {
@@ -145,20 +147,14 @@ impl Mirror {
         self.counts.contains_key(entry)
     }
 
-    /// The names in `room` on other nodes, each once.
-    pub fn names_in<'a>(&'a self, room: &'a RoomName) -> impl Iterator<Item = &'a UserName> + 'a {
-        self.counts.keys().filter_map(move |entry| match &entry.scope {
-            Scope::Room(other) if other == room => Some(&entry.name),
-            _ => None,
-        })
+    /// The names in `room` on other nodes, each once, sorted.
+    pub fn names_in(&self, room: &RoomName) -> impl Iterator<Item = &UserName> {
+        self.by_room.get(room).into_iter().flatten()
     }
 
     /// Every (room, name) present on other nodes, each once.
     pub fn memberships(&self) -> impl Iterator<Item = (&RoomName, &UserName)> {
-        self.counts.keys().filter_map(|entry| match &entry.scope {
-            Scope::Room(room) => Some((room, &entry.name)),
-            Scope::Online => None,
-        })
+        self.by_room.iter().flat_map(|(room, names)| names.iter().map(move |name| (room, name)))
     }
 
     /// Counts `entry` in or out; a transition when it crossed zero.
@@ -166,15 +162,28 @@ impl Mirror {
         let count = self.counts.entry(entry.clone()).or_insert(0);
         if present {
             *count += 1;
-            (*count == 1).then_some(Transition { entry, present })
+            if *count > 1 {
+                return None;
+            }
+            if let Scope::Room(room) = &entry.scope {
+                self.by_room.entry(room.clone()).or_default().insert(entry.name.clone());
+            }
         } else {
             *count = count.saturating_sub(1);
             if *count > 0 {
                 return None;
             }
             self.counts.remove(&entry);
-            Some(Transition { entry, present })
+            if let Scope::Room(room) = &entry.scope {
+                if let Some(names) = self.by_room.get_mut(room) {
+                    names.remove(&entry.name);
+                    if names.is_empty() {
+                        self.by_room.remove(room);
+                    }
+                }
+            }
         }
+        Some(Transition { entry, present })
     }
 }
 

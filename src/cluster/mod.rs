@@ -10,11 +10,13 @@
 //! `chat::sequence` and docs/scale-out.md). Without `--redis-url` there is
 //! no `Cluster` and nothing here runs.
 //!
-//! Files: `link.rs` (the Redis connections and their tasks), `mirror.rs`
+//! Files: `link.rs` (the Redis connections, the subscriber), `writer.rs`
+//! (publishing, this node's presence, the others' liveness), `mirror.rs`
 //! (the other nodes' presence, as plain data).
 
 mod link;
 mod mirror;
+mod writer;
 
 use std::collections::HashSet;
 
@@ -78,11 +80,12 @@ pub enum Event {
     Resync,
 }
 
-/// An [`Event`] with the node that sent it, as published.
+/// An [`Event`] with the node that sent it, as published:
+/// `{"node":"<id>","event":{"type":...}}`. The node comes first, so a node
+/// tells its own envelopes by their first bytes (see `link`).
 #[derive(Debug, Serialize, Deserialize)]
 struct Envelope {
     node: NodeId,
-    #[serde(flatten)]
     event: Event,
 }
 
@@ -154,17 +157,20 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    /// Connects to Redis at `url` as node `name` and starts the link's
-    /// tasks, which send what they learn to `chat`. Call inside a running
-    /// actix system. Redis need not be up: the link connects when it can.
+    /// Connects to Redis at `url` as node `name` of the cluster on the
+    /// database named `namespace`, and starts the link's tasks, which send
+    /// what they learn to `chat`. Call inside a running actix system. Redis
+    /// need not be up: the link connects when it can.
     pub fn start(
         url: &str,
+        namespace: &str,
         name: &str,
         chat: Recipient<FromCluster>,
     ) -> Result<Self, ClusterError> {
         let node = format!("{name}~{:08x}", fastrand::u32(..));
-        log::info!("cluster mode: node {node}, Redis at {}", crate::config::redact_url(url));
-        let outgoing = link::start(url, node.clone(), chat)
+        let redis = crate::config::redact_url(url);
+        log::info!("cluster mode: node {node} of cluster {namespace}, Redis at {redis}");
+        let outgoing = link::start(url, namespace, node.clone(), chat)
             .map_err(|source| ClusterError::BadUrl { url: url.to_owned(), source })?;
         Ok(Self { node, outgoing })
     }
@@ -193,6 +199,19 @@ impl Cluster {
         if self.outgoing.send(outgoing).is_err() {
             log::error!("the Redis link stopped: the other nodes hear nothing from this one");
         }
+    }
+}
+
+/// The name of the database a Postgres `url` names (`walkie` for
+/// `postgres://host/walkie?sslmode=require`): the nodes of one cluster
+/// share it, and it keeps clusters on different databases apart when they
+/// share a Redis.
+pub fn namespace_of(url: &str) -> String {
+    let path = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let path = path.split(['?', '#']).next().unwrap_or(path);
+    match path.split_once('/') {
+        Some((_, database)) if !database.is_empty() => database.to_owned(),
+        _ => "default".to_owned(),
     }
 }
 

@@ -214,6 +214,7 @@ async fn messages_lost_by_redis_are_caught_up_from_the_store() {
             }
             let acked = read_ids(&mut writer, "busy", total, Duration::from_secs(30)).await;
             assert_eq!(acked, one_to(total));
+            writer
         })
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -225,7 +226,45 @@ async fn messages_lost_by_redis_are_caught_up_from_the_store() {
     cluster.redis.resume();
     let ids = read_ids(&mut reader, "busy", total, Duration::from_secs(60)).await;
     assert_eq!(ids, one_to(total), "nothing lost, nothing twice, in order");
-    writer.await.unwrap();
+    let _writer = writer.await.unwrap();
+    // The restarted Redis lost every node's presence; the nodes wrote it again.
+    wait_for_members(&mut reader, "busy", &["reader", "writer"]).await;
+}
+
+#[tokio::test]
+async fn a_join_and_a_say_sent_together_in_a_room_made_elsewhere_count_once() {
+    if !on_postgres() {
+        return;
+    }
+    let cluster = Nodes::start(2);
+    let mut alice = cluster.client(0, "alice").await;
+    for round in 0..5 {
+        let room = format!("elsewhere{round}");
+        alice.send(json!({"type": "join", "room": room})).await;
+        alice.skip_to("joined").await;
+        for i in 0..3 {
+            acked(&mut alice, &room, &format!("before {i}")).await;
+        }
+        // bob's node has not followed this room: its join reads the room's
+        // latest id while his `say` waits to be stored.
+        let mut bob = cluster.client(1, "bob").await;
+        bob.send(json!({"type": "join", "room": room})).await;
+        bob.send(json!({"type": "say", "room": room, "text": "mine", "ref": "mine"})).await;
+        let mut seen = Vec::new();
+        while seen.len() < 4 {
+            let frame = bob.recv().await;
+            match frame["type"].as_str() {
+                Some("joined") => seen.extend(
+                    frame["history"].as_array().unwrap().iter().map(|m| m["id"].as_u64().unwrap()),
+                ),
+                Some("message") => seen.push(frame["id"].as_u64().unwrap()),
+                _ => {}
+            }
+        }
+        assert_eq!(seen, [1, 2, 3, 4], "round {round}: each message once, in order");
+        bob.expect_silence(Duration::from_millis(300)).await;
+        bob.close().await;
+    }
 }
 
 #[tokio::test]
