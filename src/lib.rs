@@ -30,8 +30,9 @@
 //! | [`mentions`] | who a message mentions (`@name`) |
 //! | [`metrics`] | what `/metrics` exports |
 //!
-//! Imports run one way: `http` -> `session` -> `chat` -> `store` <- `db`
-//! (docs/architecture.md has the picture and the path of one message).
+//! Imports run one way: `http` -> `session` -> `chat` -> `store` <- `db`,
+//! and `chat` -> `cluster` (docs/architecture.md has the picture and the
+//! path of one message; docs/scale-out.md the cluster's).
 //!
 //! # Embedding
 //!

@@ -212,6 +212,10 @@ pub trait MessageStore: Send + Sync {
     /// with what they delivered, to catch up on what they missed.
     fn last_ids(&self, channels: Vec<Channel>) -> StoreFuture<Vec<(Channel, MessageId)>>;
 
+    /// Every direct conversation of `user` with its latest id, so that a
+    /// node follows them from where they are when the user connects.
+    fn conversations(&self, user: UserName) -> StoreFuture<Vec<(Channel, MessageId)>>;
+
     /// Succeeds when the database answers a query.
     fn check(&self) -> StoreFuture<()>;
 

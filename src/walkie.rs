@@ -76,7 +76,12 @@ pub struct Walkie {
     limits: Limits,
     access: Arc<Access>,
     metrics: Arc<Metrics>,
+    /// With `--redis-url`: told at shutdown that this node leaves.
+    cluster: Option<Cluster>,
 }
+
+/// How long shutdown waits for Redis to take this node's leaving.
+const LEAVE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 impl Walkie {
     /// Opens and migrates the database, then starts the actors. Call from
@@ -110,7 +115,7 @@ impl Walkie {
             notifier,
             inbox.clone(),
             rooms,
-            cluster,
+            cluster.clone(),
             metrics.clone(),
         );
         let chat = context.run(server);
@@ -121,6 +126,7 @@ impl Walkie {
             limits: config.limits(),
             access: Arc::new(Access::new(config)),
             metrics,
+            cluster,
         })
     }
 
@@ -144,6 +150,9 @@ impl Walkie {
     pub async fn shutdown(&self) {
         if let Err(error) = self.chat.send(Shutdown).await {
             log::error!("the chat server stopped before shutting down cleanly: {error}");
+        }
+        if let Some(cluster) = &self.cluster {
+            cluster.leave(LEAVE_WAIT).await;
         }
     }
 

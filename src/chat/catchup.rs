@@ -12,6 +12,13 @@
 //! batch that starts during the read takes ids above everything the read
 //! looks for (ids commit in order), so only the start is held back.
 //!
+//! With a cluster, a user's first session here reads the user's direct
+//! conversations and their latest ids, and the node follows them from
+//! there: a message of theirs lost by Redis afterwards is read back like
+//! a room's. A conversation that a batch of this node wrote to while that
+//! read ran is left out (the read may hold the batch's message before its
+//! acknowledgement went out); it is followed from its next message.
+//!
 //! A join of a room whose ids this node does not follow (created here, or
 //! only heard of) reads the room's latest id first, so that the joiner's
 //! history ends where live messages begin. That read has no upper bound,
@@ -24,6 +31,7 @@
 //! hiccup, a node killed between its commit and its publish) is read back
 //! within that period.
 
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
@@ -34,11 +42,11 @@ use super::rooms::Registry;
 use super::sequence::Gap;
 use super::server::{distinct_users, ChatServer};
 use super::Arrival;
-use crate::domain::{Channel, MessageId, RoomName, SessionId};
+use crate::domain::{Channel, MessageId, RoomName, SessionId, UserName};
 use crate::error::ChatError;
 use crate::outbound::SessionHandle;
 use crate::protocol::ChatMessage;
-use crate::store::{MessageStore, PageQuery, StoreError};
+use crate::store::{Batch, MessageStore, PageQuery, StoreError};
 
 /// How often, with a cluster, each channel with an audience here is
 /// compared with the store.
@@ -53,6 +61,43 @@ const RETRY_READ: Duration = Duration::from_secs(1);
 
 /// Messages per read of a gap.
 const PAGE: usize = 200;
+
+/// The reads from the store that put channels in order, and what must
+/// not overlap with them; part of the [`ChatServer`].
+#[derive(Default)]
+pub(super) struct Reads {
+    /// Gaps to read, with when each was noted.
+    gaps: Vec<(Instant, Gap)>,
+    /// A timer will come back for the gaps still in their grace period.
+    gap_timer: bool,
+    /// Joins waiting to read their room's latest id.
+    pub lookups: Vec<(SessionId, RoomName, JoinAnswer)>,
+    /// Those reads under way: no batch starts meanwhile.
+    pub looking_up: usize,
+    /// A periodic check of the channels against the store is under way.
+    checking: bool,
+    /// The conversations the batch in flight writes to.
+    in_flight_conversations: HashSet<Channel>,
+    /// Reads of users' conversations under way, each with the
+    /// conversations a batch of this node wrote to meanwhile.
+    conversation_reads: HashMap<u64, HashSet<Channel>>,
+    next_read: u64,
+}
+
+impl Reads {
+    /// A batch is handed to the store: the conversations it writes to may
+    /// be in what the reads under way return.
+    pub fn batch_starts(&mut self, batch: &Batch) {
+        self.in_flight_conversations.clear();
+        let conversations = batch.messages.iter().map(|message| &message.channel);
+        for channel in conversations.filter(|channel| channel.room().is_none()) {
+            self.in_flight_conversations.insert(channel.clone());
+            for suspects in self.conversation_reads.values_mut() {
+                suspects.insert(channel.clone());
+            }
+        }
+    }
+}
 
 impl ChatServer {
     /// Whether anyone on this node gets `channel`'s messages: a session in
@@ -79,7 +124,7 @@ impl ChatServer {
 
     /// Keeps `gap` for [`start_fills`](Self::start_fills).
     pub(super) fn note_gap(&mut self, gap: Option<Gap>) {
-        self.gaps.extend(gap.map(|gap| (Instant::now(), gap)));
+        self.reads.gaps.extend(gap.map(|gap| (Instant::now(), gap)));
     }
 
     /// Starts the joins' lookups and reads the gaps that waited
@@ -89,19 +134,19 @@ impl ChatServer {
         if self.outbox.in_flight() {
             return;
         }
-        for (session, room, reply) in std::mem::take(&mut self.lookups) {
+        for (session, room, reply) in std::mem::take(&mut self.reads.lookups) {
             self.look_up(session, room, reply, ctx);
         }
-        let (due, young): (Vec<_>, Vec<_>) = std::mem::take(&mut self.gaps)
+        let (due, young): (Vec<_>, Vec<_>) = std::mem::take(&mut self.reads.gaps)
             .into_iter()
             .partition(|(noted, _)| noted.elapsed() >= GAP_GRACE);
-        self.gaps = young;
-        if let Some((noted, _)) = self.gaps.iter().min_by_key(|(noted, _)| *noted) {
-            if !self.gap_timer {
-                self.gap_timer = true;
+        self.reads.gaps = young;
+        if let Some((noted, _)) = self.reads.gaps.iter().min_by_key(|(noted, _)| *noted) {
+            if !self.reads.gap_timer {
+                self.reads.gap_timer = true;
                 let wait = GAP_GRACE.saturating_sub(noted.elapsed());
                 ctx.run_later(wait, |server, ctx| {
-                    server.gap_timer = false;
+                    server.reads.gap_timer = false;
                     server.start_reads(ctx);
                 });
             }
@@ -175,11 +220,11 @@ impl ChatServer {
         reply: JoinAnswer,
         ctx: &mut Context<Self>,
     ) {
-        self.looking_up += 1;
+        self.reads.looking_up += 1;
         let channel = Channel::Room(room.clone());
         let read = self.store.last_ids(vec![channel.clone()]);
         ctx.spawn(read.into_actor(self).map(move |result, server, ctx| {
-            server.looking_up -= 1;
+            server.reads.looking_up -= 1;
             match result {
                 Ok(found) => {
                     let stored = found.first().map_or(0, |(_, id)| *id);
@@ -199,10 +244,39 @@ impl ChatServer {
         }));
     }
 
+    /// With a cluster, follows the direct conversations of `user` (whose
+    /// first session here just connected) from their latest ids.
+    pub(super) fn follow_conversations(&mut self, user: UserName, ctx: &mut Context<Self>) {
+        let id = self.reads.next_read;
+        self.reads.next_read += 1;
+        let suspects = match self.outbox.in_flight() {
+            true => self.reads.in_flight_conversations.clone(),
+            false => HashSet::new(),
+        };
+        self.reads.conversation_reads.insert(id, suspects);
+        let read = self.store.conversations(user);
+        ctx.spawn(read.into_actor(self).map(move |result, server, _| {
+            let suspects = server.reads.conversation_reads.remove(&id).unwrap_or_default();
+            match result {
+                Ok(found) => {
+                    for (channel, last_id) in found {
+                        if !suspects.contains(&channel) {
+                            server.sequencer.start(channel, last_id);
+                        }
+                    }
+                }
+                Err(error) => log::warn!(
+                    "reading a user's conversations failed ({error}): they are followed \
+                     from their next message"
+                ),
+            }
+        }));
+    }
+
     /// Compares the channels someone here listens to with the store, and
     /// reads what was missed (see the module doc).
     pub(super) fn check_channels(&mut self, ctx: &mut Context<Self>) {
-        if self.checking {
+        if self.reads.checking {
             return;
         }
         let registry = &self.registry;
@@ -216,10 +290,10 @@ impl ChatServer {
         if channels.is_empty() {
             return;
         }
-        self.checking = true;
+        self.reads.checking = true;
         let read = self.store.last_ids(channels);
         ctx.spawn(read.into_actor(self).map(|result, server, ctx| {
-            server.checking = false;
+            server.reads.checking = false;
             match result {
                 Ok(stored) => {
                     for (channel, last_id) in stored {
@@ -230,7 +304,10 @@ impl ChatServer {
                     }
                     server.start_reads(ctx);
                 }
-                Err(error) => log::warn!("comparing the channels with the store failed: {error}"),
+                Err(error) => log::warn!(
+                    "comparing the rooms with the store failed ({error}): messages whose \
+                     publish Redis lost wait until the store answers again"
+                ),
             }
         }));
     }

@@ -47,13 +47,16 @@ impl ChatServer {
 
 impl ChatServer {
     /// A new session: known by name from now on; see [`Connect`].
-    fn connect(&mut self, connect: Connect) {
+    fn connect(&mut self, connect: Connect, ctx: &mut Context<Self>) {
         let Connect { session, name, handle } = connect;
         if !matches!(self.lifecycle, Lifecycle::Running) {
             return handle.close(CloseReason::ShuttingDown);
         }
         if self.registry.connect(session, name.clone(), handle.clone()) {
             self.local_presence(Entry { scope: Scope::Online, name: name.clone() }, true);
+            if self.cluster.is_some() {
+                self.follow_conversations(name.clone(), ctx);
+            }
             // The worker answers the session itself, after any mention it is
             // still to keep for this user (its mailbox keeps our order).
             self.metrics.notification_queue.inc();
@@ -82,7 +85,7 @@ impl ChatServer {
     /// caller flushes).
     pub(super) fn take_command(&mut self, command: Command, ctx: &mut Context<Self>) {
         match command {
-            Command::Connect(connect) => self.connect(connect),
+            Command::Connect(connect) => self.connect(connect, ctx),
             Command::Join(Join { session, room, reply }) => self.join(session, room, reply, ctx),
             Command::Say(say) => self.accept(say),
             Command::Leave(Leave { session, room }) => {
@@ -124,7 +127,7 @@ impl ChatServer {
             if self.cluster.is_some() {
                 // Stored (again) in case its creator died before storing it.
                 self.outbox.push_room(room.clone());
-                self.lookups.push((session, room, reply));
+                self.reads.lookups.push((session, room, reply));
                 return self.start_reads(ctx);
             }
             self.sequencer.start(channel, 0);

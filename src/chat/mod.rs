@@ -10,6 +10,7 @@
 //!                                   TakePendingMentions            v   |
 //!                                                       NotificationActor (SyncArbiter)
 //! HTTP POST --Post--> ChatServer (same path as a session's say)
+//! other nodes <--Redis--> cluster link --Hear--> ChatServer --publish--> cluster link
 //! ```
 //!
 //! Files: `server.rs` (state, group commit, shutdown), `handlers.rs` (one

@@ -14,7 +14,7 @@ use tokio::sync::oneshot;
 
 use super::messages::JoinReply;
 use super::server::{distinct_users, ChatServer};
-use crate::cluster::{Applied, Entry, Event, FromCluster, NodeId, Scope, Transition};
+use crate::cluster::{Applied, Entry, Event, Hear, NodeId, Scope, Transition};
 use crate::domain::{Channel, RoomName, SessionId, UserName};
 use crate::error::ChatError;
 use crate::protocol::{encode, PresenceEvent, RoomSummary, ServerEvent};
@@ -148,7 +148,16 @@ impl ChatServer {
                 }
             }
             Event::Resync => self.reload(node),
+            Event::Left => self.node_gone(node),
         }
+    }
+
+    /// `node` left or died: its members leave wherever they have no other
+    /// session.
+    fn node_gone(&mut self, node: NodeId) {
+        let transitions = self.mirror.remove_node(&node);
+        log::info!("node {node} is gone: {} of its presences ended", transitions.len());
+        self.remote_presence(transitions);
     }
 
     /// Asks for `node`'s whole presence, unless that is under way.
@@ -175,23 +184,19 @@ impl ChatServer {
     }
 }
 
-impl Handler<FromCluster> for ChatServer {
+impl Handler<Hear> for ChatServer {
     type Result = ();
 
-    fn handle(&mut self, message: FromCluster, ctx: &mut Context<Self>) {
+    fn handle(&mut self, message: Hear, ctx: &mut Context<Self>) {
         match message {
-            FromCluster::Event { node, event } => self.on_event(node, event, ctx),
-            FromCluster::Snapshot { node, seq, entries } => {
+            Hear::Event { node, event } => self.on_event(node, event, ctx),
+            Hear::Snapshot { node, seq, entries } => {
                 self.reloading.remove(&node);
                 let transitions = self.mirror.replace(&node, seq, entries);
                 self.remote_presence(transitions);
             }
-            FromCluster::NodeGone { node } => {
-                let transitions = self.mirror.remove_node(&node);
-                log::info!("node {node} is gone: {} of its presences ended", transitions.len());
-                self.remote_presence(transitions);
-            }
-            FromCluster::CatchUp => {
+            Hear::NodeGone { node } => self.node_gone(node),
+            Hear::CatchUp => {
                 // Every node's presence was just read again.
                 self.reloading.clear();
                 self.check_channels(ctx);

@@ -9,11 +9,11 @@ use std::time::Duration;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use super::catchup::Reads;
 use super::inbox::Inbox;
 use super::outbox::{Flight, Outbox, Ready};
-use super::remote::JoinAnswer;
 use super::rooms::Registry;
-use super::sequence::{Gap, Sequencer};
+use super::sequence::Sequencer;
 use super::Arrival;
 use crate::cluster::{Cluster, Mirror};
 use crate::domain::{Channel, Conversation, RoomName, SessionId, UserName};
@@ -50,22 +50,14 @@ pub struct ChatServer {
     pub(super) outbox: Outbox,
     /// What was delivered in each channel, and what waits for a gap.
     pub(super) sequencer: Sequencer<Arrival>,
-    /// Gaps to read from the store, with when each was noted (see `catchup`).
-    pub(super) gaps: Vec<(std::time::Instant, Gap)>,
-    /// A timer will come back for the gaps still in their grace period.
-    pub(super) gap_timer: bool,
-    /// Joins waiting to read their room's latest id (see `catchup`).
-    pub(super) lookups: Vec<(SessionId, RoomName, JoinAnswer)>,
-    /// Those reads under way: no batch starts meanwhile.
-    pub(super) looking_up: usize,
+    /// The reads from the store that put channels in order (see `catchup`).
+    pub(super) reads: Reads,
     /// The other nodes, with `--redis-url`.
     pub(super) cluster: Option<Cluster>,
     /// Who is present on the other nodes (empty on a single node).
     pub(super) mirror: Mirror,
     /// Nodes whose whole presence was asked for and has not come yet.
     pub(super) reloading: std::collections::HashSet<crate::cluster::NodeId>,
-    /// A periodic check of the channels against the store is under way.
-    pub(super) checking: bool,
     /// Sessions' `join`s, `say`s and `leave`s waiting to be taken (see `inbox`).
     inbox: Arc<Inbox>,
     pub(super) store: Arc<dyn MessageStore>,
@@ -111,14 +103,10 @@ impl ChatServer {
             registry,
             outbox: Outbox::default(),
             sequencer,
-            gaps: Vec::new(),
-            gap_timer: false,
-            lookups: Vec::new(),
-            looking_up: 0,
+            reads: Reads::default(),
             cluster,
             mirror: Mirror::default(),
             reloading: Default::default(),
-            checking: false,
             inbox,
             store,
             notifier,
@@ -140,7 +128,7 @@ impl ChatServer {
                 self.take_command(command, ctx);
             }
             // A join's lookup must not overlap a commit (see `catchup`).
-            let ready = if self.looking_up > 0 { Ready::NotYet } else { self.outbox.ready() };
+            let ready = if self.reads.looking_up > 0 { Ready::NotYet } else { self.outbox.ready() };
             match ready {
                 Ready::Now(flight) => {
                     self.inbox.watch();
@@ -171,6 +159,7 @@ impl ChatServer {
     fn commit(&mut self, flight: Flight, ctx: &mut Context<Self>) {
         let Flight { batch, replies, cursors } = flight;
         let rooms = batch.rooms.clone();
+        self.reads.batch_starts(&batch);
         self.metrics.batch_size.observe(batch.messages.len() as f64);
         let started = std::time::Instant::now();
         let committed = self.store.commit(batch);

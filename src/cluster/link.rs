@@ -8,7 +8,7 @@
 //!   channel. The client library reconnects it and subscribes again; what
 //!   was published meanwhile is lost, so after every reconnection the
 //!   other nodes' presence is read again and the `ChatServer` compares its
-//!   channels with the store ([`FromCluster::CatchUp`]).
+//!   channels with the store ([`Hear::CatchUp`]).
 //!
 //! Every key and the channel start with `walkie:<database>:` (see
 //! [`Keys`]): clusters on different databases may share a Redis.
@@ -24,7 +24,7 @@ use redis::{Client, ProtocolVersion, PushKind, RedisError, Value};
 use tokio::sync::mpsc;
 
 use super::writer::Writer;
-use super::{Entry, Envelope, FromCluster, NodeId, Outgoing};
+use super::{Entry, Envelope, Hear, NodeId, Outgoing};
 
 /// How often a node refreshes its presence and checks the others'.
 pub const HEARTBEAT: Duration = Duration::from_secs(1);
@@ -64,7 +64,7 @@ pub(super) fn start(
     url: &str,
     namespace: &str,
     node: NodeId,
-    chat: Recipient<FromCluster>,
+    chat: Recipient<Hear>,
 ) -> Result<mpsc::UnboundedSender<Outgoing>, RedisError> {
     let client = Client::open(url)?;
     let info = client.get_connection_info().clone();
@@ -144,12 +144,12 @@ pub(super) async fn read_presence(
     conn: &mut ConnectionManager,
     keys: &Keys,
     node: NodeId,
-) -> Result<FromCluster, RedisError> {
+) -> Result<Hear, RedisError> {
     let fields: HashMap<String, String> =
         redis::cmd("HGETALL").arg(keys.node(&node)).query_async(conn).await?;
     let seq = fields.get(SEQ).and_then(|seq| seq.parse().ok()).unwrap_or(0);
     let entries = fields.keys().filter_map(|field| Entry::parse(field)).collect();
-    Ok(FromCluster::Snapshot { node, seq, entries })
+    Ok(Hear::Snapshot { node, seq, entries })
 }
 
 /// The subscriber's state: see the module doc.
@@ -160,7 +160,7 @@ struct Subscriber {
     /// How this node's own envelopes begin (`{"node":"<id>",`): they come
     /// back like everyone's and are dropped unparsed.
     own: String,
-    chat: Recipient<FromCluster>,
+    chat: Recipient<Hear>,
     /// Events may have been missed since the last catch-up.
     lost: bool,
     subscribed: bool,
@@ -211,7 +211,7 @@ impl Subscriber {
         }
         self.lost = false;
         log::info!("subscribed to {}; catching up with the store", self.keys.events);
-        self.chat.do_send(FromCluster::CatchUp);
+        self.chat.do_send(Hear::CatchUp);
         Ok(())
     }
 
@@ -225,7 +225,7 @@ impl Subscriber {
         }
         match serde_json::from_slice::<Envelope>(&payload) {
             Ok(Envelope { node, .. }) if node == self.node => {}
-            Ok(Envelope { node, event }) => self.chat.do_send(FromCluster::Event { node, event }),
+            Ok(Envelope { node, event }) => self.chat.do_send(Hear::Event { node, event }),
             Err(error) => log::warn!("ignored an event that does not parse: {error}"),
         }
     }

@@ -3,7 +3,7 @@
 //!
 //! The `ChatServer` is the only user. It publishes through a [`Cluster`]
 //! (stored messages, typing, read cursors, mentions, its presence) and gets
-//! the other nodes' news as [`FromCluster`] messages. Postgres stays the one
+//! the other nodes' news as [`Hear`] messages. Postgres stays the one
 //! source of truth: Redis pub/sub only makes things fast, and whatever it
 //! loses (a reconnect, a killed subscriber, a node that died between its
 //! commit and its publish) the `ChatServer` reads back from the store (see
@@ -78,6 +78,8 @@ pub enum Event {
     /// The sending node wrote its whole presence again (after Redis lost
     /// it, or it could not reach Redis): read it.
     Resync,
+    /// The sending node is shutting down: its presence is gone already.
+    Left,
 }
 
 /// An [`Event`] with the node that sent it, as published:
@@ -89,10 +91,13 @@ struct Envelope {
     event: Event,
 }
 
-/// What the cluster tells the `ChatServer`.
+/// Hear what the cluster says: the link's news for the `ChatServer`.
+///
+/// Sent by the link's tasks (`link`, `writer`) to a `Recipient<Hear>`;
+/// handled by the `ChatServer` (`chat::remote`).
 #[derive(Debug, Message)]
 #[rtype(result = "()")]
-pub enum FromCluster {
+pub enum Hear {
     /// Another node's event.
     Event {
         /// Who sent it.
@@ -146,6 +151,8 @@ enum Outgoing {
     Presence(Entry, bool),
     /// Read a node's presence again (changes of it were missed).
     Reload(NodeId),
+    /// The node shuts down: remove its presence, tell the others, answer.
+    Leave(tokio::sync::oneshot::Sender<()>),
 }
 
 /// The `ChatServer`'s side of the cluster: publishing never waits (the
@@ -165,7 +172,7 @@ impl Cluster {
         url: &str,
         namespace: &str,
         name: &str,
-        chat: Recipient<FromCluster>,
+        chat: Recipient<Hear>,
     ) -> Result<Self, ClusterError> {
         let node = format!("{name}~{:08x}", fastrand::u32(..));
         let redis = crate::config::redact_url(url);
@@ -190,9 +197,20 @@ impl Cluster {
         self.send(Outgoing::Presence(entry, present));
     }
 
-    /// Asks for `node`'s whole presence (a [`FromCluster::Snapshot`]).
+    /// Asks for `node`'s whole presence (a [`Hear::Snapshot`]).
     pub fn reload(&self, node: NodeId) {
         self.send(Outgoing::Reload(node));
+    }
+
+    /// Removes this node's presence from Redis and tells the other nodes
+    /// (its members leave at once), after everything handed over before;
+    /// gives up after `wait`. For shutdown, once the sessions are closed.
+    pub async fn leave(&self, wait: std::time::Duration) {
+        let (done, left) = tokio::sync::oneshot::channel();
+        self.send(Outgoing::Leave(done));
+        if tokio::time::timeout(wait, left).await.is_err() {
+            log::warn!("could not tell the other nodes this one leaves (Redis down?)");
+        }
     }
 
     fn send(&self, outgoing: Outgoing) {

@@ -17,7 +17,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::mpsc;
 
 use super::link::{read_presence, Health, Keys, HEARTBEAT, NODE_TTL, SEQ};
-use super::{Envelope, Event, FromCluster, NodeId, Outgoing};
+use super::{Envelope, Event, Hear, NodeId, Outgoing};
 
 /// Most things sent to Redis in one round trip.
 const MAX_PIPELINE: usize = 512;
@@ -27,7 +27,7 @@ pub(super) struct Writer {
     conn: ConnectionManager,
     keys: Keys,
     node: NodeId,
-    chat: Recipient<FromCluster>,
+    chat: Recipient<Hear>,
     /// This node's presence, as hash fields.
     entries: HashSet<String>,
     /// The number of the last presence change.
@@ -37,18 +37,16 @@ pub(super) struct Writer {
     /// Other nodes heard of, and whether their hash was missing at the last check.
     others: HashMap<NodeId, bool>,
     health: Health,
+    /// The node left the cluster (shutdown): nothing more is written.
+    left: bool,
 }
 
 impl Writer {
-    pub fn new(
-        conn: ConnectionManager,
-        keys: Keys,
-        node: NodeId,
-        chat: Recipient<FromCluster>,
-    ) -> Self {
+    pub fn new(conn: ConnectionManager, keys: Keys, node: NodeId, chat: Recipient<Hear>) -> Self {
         let health = Health::new("publishing");
         let (entries, others) = (HashSet::new(), HashMap::new());
-        Self { conn, keys, node, chat, entries, seq: 0, dirty: true, others, health }
+        let (seq, dirty, left) = (0, true, false);
+        Self { conn, keys, node, chat, entries, seq, dirty, others, health, left }
     }
 
     pub async fn run(&mut self, mut receiver: mpsc::UnboundedReceiver<Outgoing>) {
@@ -91,8 +89,17 @@ impl Writer {
         let mut pipe = redis::pipe();
         pipe.atomic().pexpire(&key, Self::ttl_ms());
         let mut reloads = Vec::new();
+        let mut leaving = None;
         for outgoing in batch {
             match outgoing {
+                _ if self.left => {}
+                Outgoing::Leave(done) => {
+                    // Last in this transaction: what came before is written first.
+                    pipe.del(&key).ignore().srem(&self.keys.nodes, &self.node).ignore();
+                    pipe.publish(&self.keys.events, self.envelope(Event::Left)).ignore();
+                    leaving = Some(done);
+                    self.left = true;
+                }
                 Outgoing::Publish(event) => {
                     pipe.publish(&self.keys.events, self.envelope(event)).ignore();
                 }
@@ -113,17 +120,23 @@ impl Writer {
                 Outgoing::Reload(node) => reloads.push(node),
             }
         }
-        if !self.health.healthy {
+        if !self.health.healthy && leaving.is_none() {
             // Redis failed lately: the heartbeat finds out when it is back.
             self.dirty = true;
             return;
         }
-        pipe.pexpire(&key, Self::ttl_ms()).ignore();
+        if leaving.is_none() {
+            pipe.pexpire(&key, Self::ttl_ms()).ignore();
+        }
         let result = pipe.query_async::<(bool,)>(&mut self.conn).await;
         match self.health.report(result) {
             Some((true,)) => {}
             // The hash was gone, or the write failed: it may miss entries.
             Some((false,)) | None => self.dirty = true,
+        }
+        if let Some(done) = leaving {
+            // ignore: shutdown may have stopped waiting.
+            let _ = done.send(());
         }
         for node in reloads {
             let result = read_presence(&mut self.conn, &self.keys, node).await;
@@ -136,6 +149,9 @@ impl Writer {
     /// Keeps this node's presence alive (writing it whole when Redis may
     /// have lost it), and looks for nodes whose presence expired.
     async fn heartbeat(&mut self) {
+        if self.left {
+            return;
+        }
         let key = self.keys.node(&self.node);
         let mut pipe = redis::pipe();
         pipe.atomic();
@@ -191,7 +207,7 @@ impl Writer {
                 forget.arg(&self.keys.nodes).arg(&node);
                 let result = forget.exec_async(&mut self.conn).await;
                 self.health.report(result);
-                self.chat.do_send(FromCluster::NodeGone { node });
+                self.chat.do_send(Hear::NodeGone { node });
             }
         }
     }

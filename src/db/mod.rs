@@ -242,6 +242,11 @@ impl MessageStore for DieselStore {
         Box::pin(async move { request.await? })
     }
 
+    fn conversations(&self, user: UserName) -> StoreFuture<Vec<(Channel, MessageId)>> {
+        let request = self.reader.send(reader::LoadConversations { user });
+        Box::pin(async move { request.await? })
+    }
+
     fn check(&self) -> StoreFuture<()> {
         let request = self.reader.send(reader::Check);
         Box::pin(async move { request.await? })

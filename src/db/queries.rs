@@ -11,7 +11,7 @@ use super::cursors;
 use super::models::{to_message_id, to_stored_id, MessageRow};
 use super::schema::{messages, rooms};
 use super::sql::{execute_rows, in_chunks, Value};
-use crate::domain::{Channel, Conversation, IdempotencyKey, MessageId, RoomName};
+use crate::domain::{Channel, Conversation, IdempotencyKey, MessageId, RoomName, UserName};
 use crate::protocol::ChatMessage;
 use crate::store::{
     Appended, Batch, Committed, CursorKind, CursorOutcome, NewMessage, Page, PageQuery, RoomRecord,
@@ -358,6 +358,25 @@ pub fn last_ids(
     Ok(found)
 }
 
+/// Every direct conversation of `user` (both users of a conversation get
+/// a read cursor with its first message) and its latest id.
+pub fn conversations(
+    conn: &mut AnyConnection,
+    user: &UserName,
+) -> QueryResult<Vec<(Channel, MessageId)>> {
+    use super::schema::read_cursors;
+    let rows: Vec<(String, i64)> = read_cursors::table
+        .inner_join(rooms::table)
+        .filter(read_cursors::reader.eq(user.as_str()))
+        .filter(read_cursors::room.like(Conversation::LIKE_PATTERN))
+        .select((rooms::name, rooms::last_id))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(name, last)| Some((Channel::parse(&name).ok()?, to_message_id(last))))
+        .collect())
+}
+
 #[cfg(test)]
 pub(super) mod tests {
     use super::*;
@@ -643,6 +662,22 @@ pub(super) mod tests {
             .map(|r| (r.name.to_string(), r.last_id))
             .collect();
         assert_eq!(listed, [("empty".to_owned(), 0), ("lobby".to_owned(), 2)]);
+    }
+
+    #[test]
+    fn a_users_conversations_come_with_their_latest_ids() {
+        let (_dir, pool) = database();
+        let mut conn = pool.get().unwrap();
+        let two = batch(&[("@a+b", "1"), ("@a+b", "2"), ("@b+c", "3"), ("lobby", "4")]);
+        commit(&mut conn, &two).unwrap();
+        let mut of = |name: &str| {
+            let mut found = conversations(&mut conn, &UserName::parse(name).unwrap()).unwrap();
+            found.sort_by(|x, y| x.0.as_str().cmp(y.0.as_str()));
+            found
+        };
+        assert_eq!(of("b"), [(channel("@a+b"), 2), (channel("@b+c"), 1)]);
+        assert_eq!(of("a"), [(channel("@a+b"), 2)]);
+        assert_eq!(of("nobody"), []);
     }
 
     #[test]

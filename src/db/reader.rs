@@ -26,6 +26,14 @@ pub struct LastIds {
     pub channels: Vec<Channel>,
 }
 
+/// Reads a user's direct conversations and their latest ids. Sent by
+/// `DieselStore::conversations`.
+#[derive(Debug, Message)]
+#[rtype(result = "Result<Vec<(Channel, MessageId)>, StoreError>")]
+pub struct LoadConversations {
+    pub user: UserName,
+}
+
 /// Reads a user's read state in one channel. Sent by `DieselStore::read_state`.
 #[derive(Debug, Message)]
 #[rtype(result = "Result<Option<ReadState>, StoreError>")]
@@ -89,6 +97,15 @@ impl Handler<LastIds> for HistoryReader {
     fn handle(&mut self, message: LastIds, _: &mut Self::Context) -> Self::Result {
         let mut conn = self.pool.get()?;
         Ok(queries::last_ids(&mut conn, &message.channels)?)
+    }
+}
+
+impl Handler<LoadConversations> for HistoryReader {
+    type Result = Result<Vec<(Channel, MessageId)>, StoreError>;
+
+    fn handle(&mut self, message: LoadConversations, _: &mut Self::Context) -> Self::Result {
+        let mut conn = self.pool.get()?;
+        Ok(queries::conversations(&mut conn, &message.user)?)
     }
 }
 

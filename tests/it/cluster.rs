@@ -331,3 +331,56 @@ fn redis_without_postgres_is_refused_at_start() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--redis-url needs a Postgres --database-url"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_stopped_nodes_members_leave_before_its_presence_could_expire() {
+    if !on_postgres() {
+        return;
+    }
+    let mut cluster = Nodes::start(2);
+    let mut alice = cluster.client(0, "alice").await;
+    alice.join("lobby").await;
+    let mut bob = cluster.client(1, "bob").await;
+    bob.join("lobby").await;
+    assert_eq!(alice.skip_to("presence").await["event"], "join");
+    cluster.nodes[1].signal("TERM");
+    let stopped = Instant::now();
+    assert_eq!(
+        bob.close_code().await,
+        Some(tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode::Away)
+    );
+    let left = alice.skip_to("presence").await;
+    assert_eq!((left["name"].as_str(), left["event"].as_str()), (Some("bob"), Some("leave")));
+    // A dead node's members leave only once its presence expires (4 s,
+    // then two checks); a stopped node says it leaves.
+    assert!(stopped.elapsed() < Duration::from_secs(3), "{:?}", stopped.elapsed());
+    assert!(cluster.nodes[1].wait().await.success());
+}
+
+#[tokio::test]
+async fn direct_messages_sent_while_redis_is_down_still_arrive_in_order() {
+    if !on_postgres() {
+        return;
+    }
+    let cluster = Nodes::start(2);
+    let mut alice = cluster.client(0, "alice").await;
+    for text in ["one", "two"] {
+        alice.send(json!({"type": "direct", "to": "bob", "text": text, "ref": text})).await;
+        alice.skip_to_ref(text).await;
+    }
+    // bob's node heard of them, and forgets a conversation nobody there
+    // listens to at its next check (every second).
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // It follows bob's conversations from where they are when he connects.
+    let mut bob = cluster.client(1, "bob").await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    cluster.redis.halt();
+    for text in ["three", "four"] {
+        alice.send(json!({"type": "direct", "to": "bob", "text": text, "ref": text})).await;
+        alice.skip_to_ref(text).await;
+    }
+    // Nothing was published: bob's node reads them from Postgres.
+    let ids = read_ids(&mut bob, "@alice+bob", 2, Duration::from_secs(10)).await;
+    assert_eq!(ids, [3, 4]);
+    cluster.redis.resume();
+}
