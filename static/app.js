@@ -1,12 +1,15 @@
-// walkie web client: plain JS, no build step. Speaks wire protocol v1
-// (docs/protocol.md). Every user-supplied string is rendered with
-// textContent, never as HTML.
+// walkie web client: plain JS modules, no build step. Speaks wire protocol
+// v1 (docs/protocol.md). This module holds the connection, the frames from
+// the server and the user's actions; state.js the state, view.js the
+// drawing, text.js links and days, storage.js what a reload keeps.
 
-const $ = (selector) => document.querySelector(selector);
+import { $, conversation, mentionsMe, otherUser, state } from "./state.js";
+import { forget, remember, remembered } from "./storage.js";
+import { atBottom, bindActions, render, renderDirectory, scrollToBottom, setConnection } from "./view.js";
+
 const NAME = /^[A-Za-z0-9_.-]{1,32}$/;
 const TYPING_SHOWN_MS = 5000;
 const TYPING_SEND_EVERY_MS = 2000;
-const GROUP_WITHIN_MS = 5 * 60 * 1000;
 const READ_EVERY_MS = 500;
 // The largest `limit` the server takes: catching up after a long absence
 // takes as few requests as possible (flood control counts each one).
@@ -14,70 +17,10 @@ const PAGE = 200;
 // A catch-up request the server could not act on (`rate_limited`,
 // `internal`) is asked again after this long.
 const RETRY_MS = 1000;
-
-const state = {
-  socket: null,
-  me: null,
-  welcomed: false,
-  wantName: "",
-  wantToken: "",
-  retries: 0,
-  nextRef: 1,
-  current: null,
-  rooms: new Map(), // name -> conversation state, see conversation()
-  typing: new Map(), // room -> Map(name -> timer)
-  offlineUntil: 0,
-  lastTypingSent: 0,
-};
-
-function conversation(name) {
-  let entry = state.rooms.get(name);
-  if (!entry) {
-    entry = {
-      name,
-      direct: name.startsWith("@"),
-      joined: false,
-      messages: [], // stored messages, oldest first, each id once
-      ids: new Set(), // the ids in `messages`
-      pending: [], // {ref, text, state}
-      // Every message from the oldest shown up to `lastId` is in `messages`:
-      // the tab resumes from there. null until the first page or message.
-      lastId: null,
-      more: false, // older messages exist: scrolling up loads them
-      olderRef: null, // the `history` for older messages, while it runs
-      catchUpRef: null, // the `history` for newer messages, while it runs
-      unread: 0,
-      mentions: 0,
-      members: [],
-    };
-    state.rooms.set(name, entry);
-  }
-  return entry;
-}
-
-function otherUser(room) {
-  const [a, b] = room.slice(1).split("+");
-  return a === state.me ? b : a;
-}
-
-function conversationWith(user) {
-  return "@" + [state.me, user].sort().join("+");
-}
-
-function mentionsMe(text) {
-  for (const match of text.matchAll(/@([A-Za-z0-9_.-]+)/g)) {
-    if (match[1].replace(/\.+$/, "") === state.me) return true;
-  }
-  return false;
-}
+// The room directory is asked for again this often while the page shows.
+const DIRECTORY_EVERY_MS = 30000;
 
 // ---- connection -------------------------------------------------------
-
-function setConnection(value) {
-  const element = $('[data-testid="connection-state"]');
-  element.dataset.state = value;
-  element.textContent = value;
-}
 
 function send(frame) {
   if (state.socket && state.socket.readyState === WebSocket.OPEN && state.welcomed) {
@@ -125,7 +68,7 @@ function connect() {
     handle(frame);
   };
   socket.onclose = () => {
-    if (state.socket !== socket) return;
+    if (state.socket !== socket || state.signedOut) return;
     const wasWelcomed = state.welcomed;
     state.welcomed = false;
     setConnection("closed");
@@ -176,6 +119,11 @@ function handle(frame) {
       $("#chat").hidden = false;
       setConnection("open");
       resume();
+      refreshDirectory();
+      persist();
+      break;
+    case "rooms":
+      state.directory = frame.rooms;
       break;
     case "read":
       onRead(frame);
@@ -189,6 +137,8 @@ function handle(frame) {
     case "left":
       state.rooms.delete(frame.room);
       if (state.current === frame.room) state.current = null;
+      persist();
+      refreshDirectory();
       break;
     case "message":
       onMessage(frame);
@@ -209,6 +159,7 @@ function handle(frame) {
       // Kept mentions arrive right after welcome, maybe for the room just
       // opened: those are read already.
       if (frame.room !== state.current || document.hidden) conversation(frame.room).mentions += 1;
+      notify(`${frame.from} mentioned you in #${frame.room}`, frame.text, frame.room);
       break;
     case "error":
       onError(frame);
@@ -274,6 +225,7 @@ function loadLatest(room) {
  * after it and its `more` says newer ones wait (onJoined asks for them);
  * without, it holds the latest page and `more` says older ones exist. */
 function sendJoin(room) {
+  room.wanted = true; // remembered for a reload (see persist)
   const from = room.lastId === null ? {} : { since: room.lastId, limit: PAGE };
   send({ type: "join", room: room.name, ...from, ref: ref() });
 }
@@ -287,10 +239,16 @@ function onJoined(frame) {
   addMessages(room, frame.history);
   room.lastId ??= 0; // an empty room: nothing can be missing
   if (resumed && frame.more) catchUp(room);
+  if (state.current === frame.room && room.dividerAfter === null && frame.unread > 0) {
+    // Opened before its read state was known (a reload): mark the first unread now.
+    room.dividerAfter = frame.last_read;
+    room.scrollToDivider = true;
+  }
   room.lastRead = Math.max(room.lastRead ?? 0, frame.last_read ?? 0);
   if (state.current !== frame.room) room.unread = frame.unread ?? room.unread;
   if (!state.current) openRoom(frame.room);
   markRead(room);
+  persist();
 }
 
 /** Tells the server the open room is read up to its last message, so
@@ -304,10 +262,14 @@ function markRead(room) {
   state.readTimer = setTimeout(() => {
     state.readTimer = null;
     const current = state.current && state.rooms.get(state.current);
-    if (!current || document.hidden || !current.lastId) return;
-    if (current.lastId <= Math.max(current.readSent ?? 0, current.lastRead ?? 0)) return;
-    if (send({ type: "read", room: current.name, id: current.lastId })) current.readSent = current.lastId;
+    if (current && !document.hidden) sendRead(current);
   }, READ_EVERY_MS);
+}
+
+/** Sends `read` for everything `room` shows, unless the server has it. */
+function sendRead(room) {
+  if (!room.lastId || room.lastId <= Math.max(room.readSent ?? 0, room.lastRead ?? 0)) return;
+  if (send({ type: "read", room: room.name, id: room.lastId })) room.readSent = room.lastId;
 }
 
 function onRead(frame) {
@@ -345,12 +307,28 @@ function onMessage(frame) {
   if (hasGap(room)) catchUp(room);
   // Sending moves the sender's own cursor on the server, silently.
   if (frame.from === state.me) room.lastRead = Math.max(room.lastRead ?? 0, frame.id);
-  if (isNew && frame.from !== state.me && (state.current !== frame.room || document.hidden)) {
+  const fromOther = isNew && frame.from !== state.me;
+  if (fromOther && (state.current !== frame.room || document.hidden)) {
     room.unread += 1;
     if (!room.direct && mentionsMe(frame.text)) room.mentions += 1;
   }
+  if (fromOther && (room.direct || mentionsMe(frame.text))) {
+    notify(room.direct ? frame.from : `${frame.from} in #${frame.room}`, frame.text, frame.room);
+  }
+  if (isNew && state.current === frame.room && !atBottom()) state.newBelow = true;
   clearTyping(frame.room, frame.from);
   markRead(room);
+}
+
+/** A desktop notification, with the tab hidden and the user's permission
+ * (asked for on a click of `notify-enable`, never on its own). */
+function notify(title, body, room) {
+  if (!document.hidden || !("Notification" in window) || Notification.permission !== "granted") return;
+  const notification = new Notification(title, { body, tag: room });
+  notification.onclick = () => {
+    window.focus();
+    openRoom(room);
+  };
 }
 
 function onHistory(frame) {
@@ -429,22 +407,68 @@ function ref() {
 }
 
 function joinRoom(name) {
+  if (state.rooms.get(name)?.joined) return openRoom(name);
   sendJoin(conversation(name));
   openRoom(name);
 }
 
 function openRoom(name) {
+  // What the room being left showed was read, even within READ_EVERY_MS.
+  const leaving = state.current && state.rooms.get(state.current);
+  if (leaving && leaving.name !== name && !document.hidden) sendRead(leaving);
   state.current = name;
   const room = conversation(name);
+  // The divider marks where reading stopped, for as long as the room stays open.
+  room.dividerAfter = room.unread > 0 ? room.lastRead ?? 0 : null;
+  room.scrollToDivider = room.dividerAfter !== null;
   room.unread = 0;
   room.mentions = 0;
+  state.newBelow = false;
   if (room.direct && room.messages.length === 0) {
     room.more = false;
     loadLatest(room);
   }
   markRead(room);
+  persist();
   render();
-  scrollToBottom();
+  if (!room.scrollToDivider) scrollToBottom();
+}
+
+/** Remembers who is signed in and which rooms are open, for a reload. */
+function persist() {
+  if (!state.me || state.signedOut) return;
+  const rooms = [...state.rooms.values()].filter((room) => room.wanted || room.direct).map((room) => room.name);
+  remember({ name: state.me, token: state.wantToken, rooms, current: state.current });
+}
+
+/** Asks the server for its rooms, for the directory. */
+function refreshDirectory() {
+  send({ type: "rooms", ref: ref() });
+}
+
+/** Disconnects and forgets everything remembered: back to the sign-in form. */
+function signOut() {
+  state.signedOut = true;
+  forget();
+  clearTimeout(state.reconnectTimer);
+  const socket = state.socket;
+  state.socket = null;
+  socket?.close();
+  Object.assign(state, { me: null, welcomed: false, current: null, directory: [], newBelow: false });
+  state.rooms.clear();
+  state.typing.clear();
+  for (const list of ["#room-list", "#directory", "#message-list", "#member-list"]) $(list).replaceChildren();
+  $('[data-testid="me"]').textContent = "";
+  $("#chat").hidden = true;
+  $("#signout").hidden = true;
+  $("#notify-enable").hidden = true;
+  $("#offline-banner").hidden = true;
+  $("#signin").hidden = false;
+  $('[data-testid="signin-name"]').value = "";
+  $('[data-testid="signin-token"]').value = "";
+  setConnection("closed");
+  document.title = "walkie";
+  history.replaceState(null, "", location.pathname);
 }
 
 function transmit(room, item) {
@@ -475,111 +499,9 @@ function loadOlder() {
   render();
 }
 
-// ---- rendering ---------------------------------------------------------
-
-function element(tag, attributes = {}, text) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value !== undefined && value !== null) node.setAttribute(key, value);
-  }
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function title(name) {
-  return name.startsWith("@") ? otherUser(name) : name;
-}
-
-function renderRooms() {
-  const list = $("#room-list");
-  list.replaceChildren();
-  for (const room of state.rooms.values()) {
-    const item = element("li", {
-      "data-testid": "room-item",
-      "data-room": room.name,
-      "aria-current": room.name === state.current ? "true" : undefined,
-      tabindex: "0",
-      role: "button",
-    });
-    item.append(element("span", { class: "room-name" }, room.direct ? `@ ${title(room.name)}` : `# ${room.name}`));
-    if (!room.direct) item.append(element("span", { "data-testid": "room-count", class: "count" }, String(room.members.length)));
-    if (room.unread) item.append(element("span", { "data-testid": "unread-badge", class: "badge" }, String(room.unread)));
-    if (room.mentions) item.append(element("span", { "data-testid": "mention-badge", class: "badge mention" }, String(room.mentions)));
-    item.onclick = () => openRoom(room.name);
-    item.onkeydown = (event) => { if (event.key === "Enter") openRoom(room.name); };
-    list.append(item);
-  }
-}
-
-function renderMessage(message, previous, stateName, pendingItem) {
-  const mention = !message.room?.startsWith("@") && mentionsMe(message.text);
-  const node = element("li", {
-    "data-testid": "message",
-    "data-id": message.id ?? "",
-    "data-from": message.from,
-    "data-state": stateName,
-    "data-mention": mention ? "true" : undefined,
-    class: "message",
-  });
-  const when = message.ts ? new Date(message.ts) : new Date();
-  const grouped = previous && previous.from === message.from && message.ts && previous.ts &&
-    when - new Date(previous.ts) < GROUP_WITHIN_MS;
-  if (grouped) node.classList.add("grouped");
-  const head = element("div", { class: "head" });
-  head.append(element("span", { class: "from" }, message.from));
-  const time = element("time", { "data-testid": "message-time", datetime: message.ts ?? "", title: message.ts ?? "" },
-    when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
-  head.append(time);
-  node.append(head, element("div", { "data-testid": "message-text", class: "text" }, message.text));
-  if (stateName === "failed") {
-    const retry = element("button", { "data-testid": "message-retry", type: "button" }, "Retry");
-    retry.onclick = () => { transmit(conversation(state.current), pendingItem); render(); };
-    node.append(retry);
-  }
-  return node;
-}
-
-function renderConversation() {
-  const room = state.current && state.rooms.get(state.current);
-  $("#room-title").textContent = room ? title(room.name) : "No room open";
-  $("#room-leave").hidden = !room || room.direct;
-  $("#history-loading").hidden = !(room && room.olderRef);
-  const list = $("#message-list");
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
-  list.replaceChildren();
-  if (!room) return;
-  let previous = null;
-  for (const message of room.messages) {
-    list.append(renderMessage(message, previous, "sent"));
-    previous = message;
-  }
-  for (const item of room.pending) {
-    list.append(renderMessage({ from: state.me, text: item.text, room: room.name }, null, item.state, item));
-  }
-  if (atBottom) scrollToBottom();
-  const members = $("#member-list");
-  members.replaceChildren();
-  for (const name of room.direct ? [] : room.members) {
-    const member = element("li", { "data-testid": "member", "data-name": name, tabindex: "0", role: "button" }, name);
-    member.onclick = () => { if (name !== state.me) openRoom(conversationWith(name)); };
-    members.append(member);
-  }
-  const typing = [...(state.typing.get(room.name)?.keys() ?? [])];
-  $("#typing").textContent = typing.length ? `${typing.join(", ")} ${typing.length > 1 ? "are" : "is"} typing…` : "";
-}
-
-function render() {
-  if (!state.me) return;
-  renderRooms();
-  renderConversation();
-}
-
-function scrollToBottom() {
-  const list = $("#message-list");
-  list.scrollTop = list.scrollHeight;
-}
-
 // ---- wiring ----------------------------------------------------------
+
+bindActions({ openRoom, joinRoom, transmit });
 
 function signIn(name, token) {
   const error = $('[data-testid="signin-error"]');
@@ -591,6 +513,7 @@ function signIn(name, token) {
   error.hidden = true;
   state.wantName = name;
   state.wantToken = token;
+  state.signedOut = false;
   connect();
 }
 
@@ -635,21 +558,66 @@ $("#composer-form").addEventListener("submit", (event) => {
 
 $("#message-list").addEventListener("scroll", (event) => {
   if (event.target.scrollTop === 0) loadOlder();
+  if (state.newBelow && atBottom()) {
+    state.newBelow = false;
+    $("#jump-latest").hidden = true;
+  }
 });
+
+$("#jump-latest").addEventListener("click", () => {
+  scrollToBottom();
+  composer.focus();
+});
+
+$("#signout").addEventListener("click", signOut);
+
+$("#notify-enable").addEventListener("click", async () => {
+  await Notification.requestPermission();
+  render();
+});
+
+const filter = $("#directory-filter");
+filter.addEventListener("input", renderDirectory);
+filter.addEventListener("focus", refreshDirectory);
+
+// Escape: clears the room filter there; anywhere else, back to writing.
+document.addEventListener("keydown", (event) => {
+  if (event.key !== "Escape" || !state.me) return;
+  if (document.activeElement === filter && filter.value) {
+    filter.value = "";
+    renderDirectory();
+  } else {
+    composer.focus();
+  }
+});
+
+setInterval(() => {
+  if (!document.hidden) refreshDirectory();
+}, DIRECTORY_EVERY_MS);
 
 document.addEventListener("visibilitychange", () => {
   if (!document.hidden && state.current) {
     const room = conversation(state.current);
     room.unread = 0;
     markRead(room);
+    refreshDirectory();
     render();
   }
 });
 
 const params = new URLSearchParams(location.search);
+const session = remembered();
+const name = params.has("name") ? params.get("name") : session?.name;
+if (session && session.name === name) {
+  // Coming back (a reload, a new visit): the same rooms, the same room open.
+  for (const room of session.rooms ?? []) if (typeof room === "string") conversation(room).wanted = true;
+  state.current = session.current ?? null;
+}
 if (params.has("name")) {
-  $('[data-testid="signin-name"]').value = params.get("name");
-  signIn(params.get("name"), params.get("token") ?? "");
+  $('[data-testid="signin-name"]').value = name;
+  signIn(name, params.get("token") ?? "");
+} else if (session) {
+  signIn(session.name, session.token ?? "");
 }
 
 // For tests and the curious: the live connection (`walkieDebug.socket.close()`

@@ -1,20 +1,32 @@
 //! The web client, compiled into the binary so `walkie` serves it from any
-//! working directory.
+//! working directory: `static/`, plain files and JavaScript modules, no
+//! build step.
 
-use actix_web::HttpResponse;
+use actix_web::{web, HttpResponse};
+
+/// Every file of the client: its path under the mount point, its type and
+/// its content.
+const FILES: &[(&str, &str, &str)] = &[
+    ("app.js", "text/javascript", include_str!("../../static/app.js")),
+    ("state.js", "text/javascript", include_str!("../../static/state.js")),
+    ("view.js", "text/javascript", include_str!("../../static/view.js")),
+    ("text.js", "text/javascript", include_str!("../../static/text.js")),
+    ("storage.js", "text/javascript", include_str!("../../static/storage.js")),
+    ("style.css", "text/css", include_str!("../../static/style.css")),
+];
 
 const INDEX_HTML: &str = include_str!("../../static/index.html");
-const APP_JS: &str = include_str!("../../static/app.js");
-const STYLE_CSS: &str = include_str!("../../static/style.css");
 
 pub async fn index() -> HttpResponse {
     HttpResponse::Ok().content_type("text/html; charset=utf-8").body(INDEX_HTML)
 }
 
-pub async fn script() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/javascript; charset=utf-8").body(APP_JS)
-}
-
-pub async fn style() -> HttpResponse {
-    HttpResponse::Ok().content_type("text/css; charset=utf-8").body(STYLE_CSS)
+/// One of [`FILES`], by name; 404 for anything else.
+pub async fn file(name: web::Path<String>) -> HttpResponse {
+    match FILES.iter().find(|(path, _, _)| *path == name.as_str()) {
+        Some((_, kind, content)) => {
+            HttpResponse::Ok().content_type(format!("{kind}; charset=utf-8")).body(*content)
+        }
+        None => HttpResponse::NotFound().finish(),
+    }
 }

@@ -33,14 +33,14 @@ fn routes(walkie: Walkie, config: &mut web::ServiceConfig) {
         .app_data(web::Data::new(walkie))
         .app_data(web::JsonConfig::default().limit(body_limit).error_handler(json_error))
         .route("/", web::get().to(client::index))
-        .route("/app.js", web::get().to(client::script))
-        .route("/style.css", web::get().to(client::style))
         .route("/ws", web::get().to(ws::upgrade))
         .route("/healthz", web::get().to(api::health))
         .route("/metrics", web::get().to(api::metrics))
         .route("/api/rooms", web::get().to(api::rooms))
         .route("/api/rooms/{room}/messages", web::get().to(api::messages))
-        .route("/api/rooms/{room}/messages", web::post().to(api::post));
+        .route("/api/rooms/{room}/messages", web::post().to(api::post))
+        // Last: the client's scripts and style sheet, by file name.
+        .route("/{file}", web::get().to(client::file));
 }
 
 /// A JSON body that does not parse or validate is a `bad_request`.

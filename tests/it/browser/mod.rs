@@ -3,7 +3,11 @@
 //!
 //! These tests need `chromium` and `chromium-driver` (Debian packages);
 //! `scripts/test` installs them. Without them the tests fail: they never
-//! skip.
+//! skip. This file holds the harness and the first client's tests;
+//! `client_v2.rs` the directory, coming back, being told, reading and
+//! looking right.
+
+mod client_v2;
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -262,6 +266,58 @@ impl Browser {
 
     async fn close(self) {
         let _ = self.client.close().await;
+    }
+
+    /// Reloads the page, as the user's F5 does.
+    async fn reload(&self) {
+        self.client.refresh().await.expect("the page reloads");
+    }
+
+    /// Sends a WebDriver command fantoccini has no method for: `POST
+    /// /session/{id}/{path}` with `body`.
+    async fn command(&self, path: &str, body: serde_json::Value) {
+        let command = SessionPost { path: path.to_owned(), body };
+        self.client.issue_cmd(command).await.unwrap_or_else(|error| panic!("{path}: {error}"));
+    }
+
+    /// Lets the page show desktop notifications (the user's "Allow").
+    async fn grant_notifications(&self) {
+        let permission = json!({"descriptor": {"name": "notifications"}, "state": "granted"});
+        self.command("permissions", permission).await;
+    }
+
+    /// Makes `prefers-color-scheme` say `scheme` ("light" or "dark").
+    async fn color_scheme(&self, scheme: &str) {
+        let features = json!([{"name": "prefers-color-scheme", "value": scheme}]);
+        let command =
+            json!({"cmd": "Emulation.setEmulatedMedia", "params": {"features": features}});
+        self.command("goog/cdp/execute", command).await;
+    }
+
+    /// Resizes the window (a phone: 390 × 844).
+    async fn resize(&self, width: u32, height: u32) {
+        self.client.set_window_size(width, height).await.expect("the window resizes");
+    }
+}
+
+/// A WebDriver `POST` under the session (see [`Browser::command`]).
+#[derive(Debug)]
+struct SessionPost {
+    path: String,
+    body: serde_json::Value,
+}
+
+impl fantoccini::wd::WebDriverCompatibleCommand for SessionPost {
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/{}", session.unwrap_or_default(), self.path))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        (http::Method::POST, Some(self.body.to_string()))
     }
 }
 
