@@ -5,7 +5,7 @@
 
 import { $, conversation, mentionsMe, otherUser, state } from "./state.js";
 import { forget, remember, remembered } from "./storage.js";
-import { atBottom, bindActions, render, renderDirectory, scrollToBottom, setConnection } from "./view.js";
+import { atBottom, bindActions, render, renderDirectory, renderTyping, scrollToBottom, setConnection } from "./view.js";
 
 const NAME = /^[A-Za-z0-9_.-]{1,32}$/;
 const TYPING_SHOWN_MS = 5000;
@@ -82,27 +82,36 @@ function connect() {
       for (const item of room.pending) if (item.state === "pending") item.sent = false;
     }
     render();
-    if (!wasWelcomed && !state.me) return explainRefusal();
     const delay = Math.min(10000, 500 * 2 ** state.retries++);
+    if (!wasWelcomed && !state.me) return explainRefusal(delay);
     connectLater(delay);
   };
 }
 
-async function explainRefusal() {
+/** The first connection failed. A refusal (bad name, token, origin, full
+ * server) shows the form with the reason; a server out of reach is tried
+ * again after `delay` when the page is signing in from what it remembered
+ * (a reload while the server restarts). */
+async function explainRefusal(delay) {
   const error = $('[data-testid="signin-error"]');
   let reason = "the server could not be reached";
+  let refused = false;
   try {
     const url = socketUrl();
     url.protocol = location.protocol;
     const response = await fetch(url);
     const text = await response.text();
-    if ([400, 401, 403, 503].includes(response.status)) reason = `${response.status}: ${text}`;
+    refused = [400, 401, 403, 503].includes(response.status);
+    if (refused) reason = `${response.status}: ${text}`;
     if (response.status === 401) $("#token-label").hidden = false;
   } catch {
     // keep the generic reason
   }
+  if (state.restoring && !refused) return connectLater(delay);
+  state.restoring = false;
   error.textContent = `Connection refused (${reason})`;
   error.hidden = false;
+  $('[data-testid="signin-name"]').value = state.wantName;
   $("#signin").hidden = false;
 }
 
@@ -118,13 +127,16 @@ function handle(frame) {
       $("#signin").hidden = true;
       $("#chat").hidden = false;
       setConnection("open");
+      state.restoring = false;
       resume();
       refreshDirectory();
       persist();
+      // The link's name and room are taken: a reload goes by what is remembered.
+      if (location.search) history.replaceState(null, "", location.pathname);
       break;
     case "rooms":
       state.directory = frame.rooms;
-      break;
+      return renderDirectory(); // nothing else changed
     case "read":
       onRead(frame);
       break;
@@ -154,7 +166,7 @@ function handle(frame) {
       break;
     case "typing":
       onTyping(frame);
-      break;
+      return renderTyping(); // nothing else changed
     case "mention":
       // Kept mentions arrive right after welcome, maybe for the room just
       // opened: those are read already.
@@ -171,9 +183,12 @@ function handle(frame) {
 /** After (re)connecting: rejoin rooms from where we were (a conversation
  * is not joined: it catches up by `history`), send what waits. */
 function resume() {
-  const params = new URLSearchParams(location.search);
-  const wanted = params.get("room");
-  if (wanted && !state.rooms.has(wanted)) joinRoom(wanted);
+  // A link's `room` opens once, on the first connection.
+  if (state.linkRoom) {
+    conversation(state.linkRoom).wanted = true;
+    state.current = state.linkRoom;
+    state.linkRoom = null;
+  }
   for (const room of state.rooms.values()) {
     if (!room.direct) sendJoin(room);
     else if (room.lastId === null) loadLatest(room);
@@ -247,8 +262,19 @@ function onJoined(frame) {
   room.lastRead = Math.max(room.lastRead ?? 0, frame.last_read ?? 0);
   if (state.current !== frame.room) room.unread = frame.unread ?? room.unread;
   if (!state.current) openRoom(frame.room);
+  reachDivider(room);
   markRead(room);
   persist();
+}
+
+/** Loads older pages of the open room until its first unread message, the
+ * divider's place, is shown (a page holds the latest messages only). */
+function reachDivider(room) {
+  if (state.current !== room.name || room.dividerAfter === null || !room.more) return;
+  const oldest = room.messages[0]?.id;
+  if (oldest === undefined || oldest <= room.dividerAfter + 1) return;
+  room.seekingDivider = true; // the page that comes scrolls to the divider
+  loadOlder();
 }
 
 /** Tells the server the open room is read up to its last message, so
@@ -298,7 +324,10 @@ function onInbox(frame) {
 
 function onMessage(frame) {
   const room = conversation(frame.room);
-  if (frame.ref) room.pending = room.pending.filter((item) => item.ref !== frame.ref);
+  if (frame.ref && room.pending.some((item) => item.ref === frame.ref)) {
+    room.pending = room.pending.filter((item) => item.ref !== frame.ref);
+    persist();
+  }
   const isNew = !room.ids.has(frame.id);
   // Only a conversation gets messages before any page: older ones exist
   // unless this is its first.
@@ -327,7 +356,7 @@ function notify(title, body, room) {
   const notification = new Notification(title, { body, tag: room });
   notification.onclick = () => {
     window.focus();
-    openRoom(room);
+    joinRoom(room);
   };
 }
 
@@ -343,6 +372,11 @@ function onHistory(frame) {
     room.more = frame.more;
     addMessages(room, frame.messages);
     room.lastId ??= 0; // an empty conversation: nothing can be missing
+    if (room.seekingDivider) {
+      room.seekingDivider = false;
+      room.scrollToDivider = true;
+    }
+    reachDivider(room);
   }
   markRead(room);
 }
@@ -407,7 +441,8 @@ function ref() {
 }
 
 function joinRoom(name) {
-  if (state.rooms.get(name)?.joined) return openRoom(name);
+  const known = state.rooms.get(name);
+  if (known?.joined || known?.direct) return openRoom(name);
   sendJoin(conversation(name));
   openRoom(name);
 }
@@ -432,13 +467,18 @@ function openRoom(name) {
   persist();
   render();
   if (!room.scrollToDivider) scrollToBottom();
+  reachDivider(room);
 }
 
 /** Remembers who is signed in and which rooms are open, for a reload. */
 function persist() {
   if (!state.me || state.signedOut) return;
-  const rooms = [...state.rooms.values()].filter((room) => room.wanted || room.direct).map((room) => room.name);
-  remember({ name: state.me, token: state.wantToken, rooms, current: state.current });
+  const kept = [...state.rooms.values()].filter((room) => room.wanted || room.direct);
+  const rooms = kept.map((room) => room.name);
+  // Messages not yet acknowledged go again after a reload, with their keys.
+  const pending = kept.flatMap((room) =>
+    room.pending.filter((item) => item.state === "pending").map((item) => ({ room: room.name, key: item.key, text: item.text })));
+  remember({ name: state.me, token: state.wantToken, rooms, current: state.current, pending });
 }
 
 /** Asks the server for its rooms, for the directory. */
@@ -464,8 +504,9 @@ function signOut() {
   $("#notify-enable").hidden = true;
   $("#offline-banner").hidden = true;
   $("#signin").hidden = false;
-  $('[data-testid="signin-name"]').value = "";
-  $('[data-testid="signin-token"]').value = "";
+  for (const input of ["signin-name", "signin-token", "composer", "directory-filter", "room-input"]) {
+    $(`[data-testid="${input}"]`).value = "";
+  }
   setConnection("closed");
   document.title = "walkie";
   history.replaceState(null, "", location.pathname);
@@ -485,6 +526,7 @@ function sendMessage(text) {
   const room = conversation(state.current);
   const item = { ref: `say-${state.nextRef++}`, key: newKey(), text, state: "pending", sent: false };
   room.pending.push(item);
+  persist();
   transmit(room, item);
   render();
   scrollToBottom();
@@ -519,7 +561,13 @@ function signIn(name, token) {
 
 $("#signin").addEventListener("submit", (event) => {
   event.preventDefault();
-  signIn($('[data-testid="signin-name"]').value.trim(), $('[data-testid="signin-token"]').value.trim());
+  const name = $('[data-testid="signin-name"]').value.trim();
+  if (name !== state.wantName) {
+    // Someone else: nothing of the remembered session is theirs.
+    state.rooms.clear();
+    state.current = null;
+  }
+  signIn(name, $('[data-testid="signin-token"]').value.trim());
 });
 
 $("#join-form").addEventListener("submit", (event) => {
@@ -608,17 +656,31 @@ document.addEventListener("visibilitychange", () => {
 const params = new URLSearchParams(location.search);
 const session = remembered();
 const name = params.has("name") ? params.get("name") : session?.name;
-if (session && session.name === name) {
-  // Coming back (a reload, a new visit): the same rooms, the same room open.
-  for (const room of session.rooms ?? []) if (typeof room === "string") conversation(room).wanted = true;
-  state.current = session.current ?? null;
+const restoring = session !== null && session.name === name;
+if (restoring) {
+  // Coming back (a reload, a new visit): the same rooms, the same room
+  // open, and what was not acknowledged yet.
+  const rooms = Array.isArray(session.rooms) ? session.rooms.filter((room) => typeof room === "string") : [];
+  for (const room of rooms) conversation(room).wanted = true;
+  if (rooms.includes(session.current)) state.current = session.current;
+  for (const item of Array.isArray(session.pending) ? session.pending : []) {
+    if (!rooms.includes(item?.room) || typeof item.text !== "string" || typeof item.key !== "string") continue;
+    const pending = { ref: `say-${state.nextRef++}`, key: item.key, text: item.text, state: "pending", sent: false };
+    conversation(item.room).pending.push(pending);
+  }
 }
-if (params.has("name")) {
+state.linkRoom = params.get("room");
+if (name) {
+  state.restoring = restoring;
   $('[data-testid="signin-name"]').value = name;
-  signIn(name, params.get("token") ?? "");
-} else if (session) {
-  signIn(session.name, session.token ?? "");
+  const token = params.get("token") ?? (restoring ? session.token ?? "" : "");
+  signIn(name, token);
 }
+
+// Signed out in another tab: this one signs out too.
+window.addEventListener("storage", (event) => {
+  if (event.key === "walkie.session" && event.newValue === null && state.me) signOut();
+});
 
 // For tests and the curious: the live connection (`walkieDebug.socket.close()`
 // simulates a dropped network).

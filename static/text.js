@@ -6,12 +6,25 @@
 const URL_PATTERN = /\bhttps?:\/\/[^\s<>"'`]+/gi;
 
 /** `url` without the punctuation that ends the sentence around it: a
- * trailing `.`, `,`, `!`, `?`, `;`, `:`, and a `)` with no `(` to close. */
+ * trailing `.`, `,`, `!`, `?`, `;`, `:`, and a `)` with no `(` to close.
+ * One pass from each end: a hostile text costs its length, no more. */
 function trimmed(url) {
-  let end = url.replace(/[.,!?;:]+$/, "");
-  const count = (text, char) => text.split(char).length - 1;
-  while (end.endsWith(")") && count(end, "(") < count(end, ")")) end = end.slice(0, -1).replace(/[.,!?;:]+$/, "");
-  return end;
+  let open = 0;
+  let close = 0;
+  for (const char of url) {
+    if (char === "(") open += 1;
+    else if (char === ")") close += 1;
+  }
+  let end = url.length;
+  while (end > 0) {
+    const char = url[end - 1];
+    if (".,!?;:".includes(char)) end -= 1;
+    else if (char === ")" && close > open) {
+      end -= 1;
+      close -= 1;
+    } else break;
+  }
+  return url.slice(0, end);
 }
 
 /** The nodes that show `text`: text nodes, and an `<a>` for each http(s)

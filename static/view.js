@@ -47,7 +47,7 @@ function redraw(list, items) {
   const attribute = focused?.room !== undefined ? "room" : "name";
   const key = focused?.[attribute];
   if (key === undefined) return;
-  [...list.children].find((item) => item.dataset[attribute] === key)?.focus();
+  [...list.children].find((item) => item.dataset[attribute] === key)?.focus({ preventScroll: true });
 }
 
 /** A list item that does `action` on a click or Enter. */
@@ -87,9 +87,7 @@ function renderMessage(message, previous, stateName, pendingItem) {
     class: "message",
   });
   const when = message.ts ? new Date(message.ts) : new Date();
-  const grouped = previous && previous.from === message.from && message.ts && previous.ts &&
-    when - new Date(previous.ts) < GROUP_WITHIN_MS;
-  if (grouped) node.classList.add("grouped");
+  if (groupedWith(message, previous)) node.classList.add("grouped");
   const head = element("div", { class: "head" });
   head.append(element("span", { class: "from" }, message.from));
   const time = element("time", { "data-testid": "message-time", datetime: message.ts ?? "", title: message.ts ?? "" },
@@ -103,6 +101,26 @@ function renderMessage(message, previous, stateName, pendingItem) {
     retry.onclick = () => { actions.transmit(conversation(state.current), pendingItem); render(); };
     node.append(retry);
   }
+  return node;
+}
+
+/** Whether `message` continues `previous`'s run: same sender, within
+ * GROUP_WITHIN_MS (it then shows no header of its own). */
+function groupedWith(message, previous) {
+  return Boolean(previous && previous.from === message.from && message.ts && previous.ts &&
+    new Date(message.ts) - new Date(previous.ts) < GROUP_WITHIN_MS);
+}
+
+/** A stored message's node. Stored messages never change, and the list is
+ * drawn anew on every event: each is drawn once per room and kept (a
+ * second time only if it starts or ends a run). */
+function storedNode(room, message, previous) {
+  const grouped = groupedWith(message, previous);
+  room.nodes ??= new Map();
+  const kept = room.nodes.get(message.id);
+  if (kept && kept.grouped === grouped) return kept.node;
+  const node = renderMessage(message, previous, "sent");
+  room.nodes.set(message.id, { grouped, node });
   return node;
 }
 
@@ -136,7 +154,7 @@ function renderConversation() {
       list.append(divider);
       previous = null;
     }
-    list.append(renderMessage(message, previous, "sent"));
+    list.append(storedNode(room, message, previous));
     previous = message;
   }
   for (const item of room.pending) {
@@ -153,7 +171,12 @@ function renderConversation() {
     return actionable(member, () => { if (name !== state.me) actions.openRoom(conversationWith(name)); });
   });
   redraw($("#member-list"), members);
-  const typing = [...(state.typing.get(room.name)?.keys() ?? [])];
+  renderTyping();
+}
+
+/** Who types in the open conversation. */
+export function renderTyping() {
+  const typing = [...(state.current && state.typing.get(state.current)?.keys() || [])];
   $("#typing").textContent = typing.length ? `${typing.join(", ")} ${typing.length > 1 ? "are" : "is"} typing…` : "";
 }
 

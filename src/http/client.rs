@@ -2,11 +2,11 @@
 //! working directory: `static/`, plain files and JavaScript modules, no
 //! build step.
 
-use actix_web::{web, HttpResponse};
+use actix_web::HttpResponse;
 
 /// Every file of the client: its path under the mount point, its type and
 /// its content.
-const FILES: &[(&str, &str, &str)] = &[
+pub const FILES: &[(&str, &str, &str)] = &[
     ("app.js", "text/javascript", include_str!("../../static/app.js")),
     ("state.js", "text/javascript", include_str!("../../static/state.js")),
     ("view.js", "text/javascript", include_str!("../../static/view.js")),
@@ -21,12 +21,7 @@ pub async fn index() -> HttpResponse {
     HttpResponse::Ok().content_type("text/html; charset=utf-8").body(INDEX_HTML)
 }
 
-/// One of [`FILES`], by name; 404 for anything else.
-pub async fn file(name: web::Path<String>) -> HttpResponse {
-    match FILES.iter().find(|(path, _, _)| *path == name.as_str()) {
-        Some((_, kind, content)) => {
-            HttpResponse::Ok().content_type(format!("{kind}; charset=utf-8")).body(*content)
-        }
-        None => HttpResponse::NotFound().finish(),
-    }
+/// One of [`FILES`].
+pub async fn file(kind: &'static str, content: &'static str) -> HttpResponse {
+    HttpResponse::Ok().content_type(format!("{kind}; charset=utf-8")).body(content)
 }

@@ -29,6 +29,11 @@ impl Walkie {
 /// (the root, or an embedding app's scope).
 fn routes(walkie: Walkie, config: &mut web::ServiceConfig) {
     let body_limit = walkie.limits().max_frame_bytes;
+    // One exact route per file of the client: an embedding app's own
+    // routes beside walkie's stay its own.
+    for &(path, kind, content) in client::FILES {
+        config.route(&format!("/{path}"), web::get().to(move || client::file(kind, content)));
+    }
     config
         .app_data(web::Data::new(walkie))
         .app_data(web::JsonConfig::default().limit(body_limit).error_handler(json_error))
@@ -38,9 +43,7 @@ fn routes(walkie: Walkie, config: &mut web::ServiceConfig) {
         .route("/metrics", web::get().to(api::metrics))
         .route("/api/rooms", web::get().to(api::rooms))
         .route("/api/rooms/{room}/messages", web::get().to(api::messages))
-        .route("/api/rooms/{room}/messages", web::post().to(api::post))
-        // Last: the client's scripts and style sheet, by file name.
-        .route("/{file}", web::get().to(client::file));
+        .route("/api/rooms/{room}/messages", web::post().to(api::post));
 }
 
 /// A JSON body that does not parse or validate is a `bad_request`.

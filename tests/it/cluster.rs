@@ -22,7 +22,7 @@ struct Nodes {
 
 impl Nodes {
     fn start(n: usize) -> Self {
-        let (redis, db) = (Redis::start(), TestDb::new());
+        let (redis, db) = (Redis::redis(), TestDb::new());
         // The first migrates the database; the others start together.
         let mut nodes = vec![node(&db, &redis, 0)];
         nodes.extend(std::thread::scope(|scope| {

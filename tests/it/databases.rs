@@ -59,61 +59,58 @@ pub fn fresh_database(cluster: &str) -> String {
     format!("{server}/{name}")
 }
 
-/// A Postgres cluster of one test's own (to stop and restart it), from
-/// scripts/postgres; deleted when dropped.
-pub struct Cluster {
+/// A server of one test's own, from `scripts/postgres` or `scripts/redis`,
+/// to kill and start again; deleted when dropped.
+pub struct Throwaway {
+    script: &'static str,
     dir: String,
     pub url: String,
 }
 
-impl Cluster {
-    pub fn start() -> Self {
-        let (dir, url) = start_server("postgres", "WALKIE_PG");
-        Self { dir, url }
+/// A Postgres cluster (`scripts/postgres`).
+pub type Cluster = Throwaway;
+
+/// A `redis-server` (`scripts/redis`; no persistence: a restart loses
+/// everything, as a failover to an empty replica would).
+pub type Redis = Throwaway;
+
+impl Throwaway {
+    /// A fresh Postgres cluster.
+    pub fn postgres() -> Self {
+        Self::start("postgres", "WALKIE_PG")
     }
 
-    /// Kills the server at once, as a crash would (`pg_ctl -m immediate`).
+    /// A fresh Redis.
+    pub fn redis() -> Self {
+        Self::start("redis", "WALKIE_REDIS")
+    }
+
+    /// Runs `scripts/NAME start` and reads `PREFIX_DIR` and `PREFIX_URL`
+    /// from the `export` line it prints.
+    fn start(name: &'static str, prefix: &str) -> Self {
+        let line = String::from_utf8(script(name, &["start"])).expect("UTF-8");
+        let value = |key: String| {
+            line.split_whitespace()
+                .find_map(|word| word.strip_prefix(&key))
+                .unwrap_or_else(|| panic!("scripts/{name} prints {key}"))
+                .to_owned()
+        };
+        let (dir, url) = (value(format!("{prefix}_DIR=")), value(format!("{prefix}_URL=")));
+        Self { script: name, dir, url }
+    }
+
+    /// Kills the server at once, as a crash would (Postgres: `pg_ctl -m
+    /// immediate`; Redis: SIGKILL).
     pub fn halt(&self) {
-        script("postgres", &["halt", &self.dir]);
+        script(self.script, &["halt", &self.dir]);
     }
 
-    /// Starts it again on the same port and data.
+    /// Starts it again on the same port (Postgres: with its data; Redis: empty).
     pub fn resume(&self) {
-        script("postgres", &["resume", &self.dir]);
-    }
-}
-
-impl Drop for Cluster {
-    fn drop(&mut self) {
-        stop_server("postgres", &self.dir);
-    }
-}
-
-/// A `redis-server` of one test's own, from scripts/redis (no
-/// persistence: a restart loses everything, as a failover to an empty
-/// replica would); stopped when dropped.
-pub struct Redis {
-    dir: String,
-    pub url: String,
-}
-
-impl Redis {
-    pub fn start() -> Self {
-        let (dir, url) = start_server("redis", "WALKIE_REDIS");
-        Self { dir, url }
+        script(self.script, &["resume", &self.dir]);
     }
 
-    /// Kills the server (SIGKILL).
-    pub fn halt(&self) {
-        script("redis", &["halt", &self.dir]);
-    }
-
-    /// Starts it again, empty, on the same port.
-    pub fn resume(&self) {
-        script("redis", &["resume", &self.dir]);
-    }
-
-    /// Runs a command with `redis-cli` and returns what it printed.
+    /// Runs a command with `redis-cli` against this Redis and returns what it printed.
     pub fn cli(&self, args: &[&str]) -> String {
         let output = std::process::Command::new("redis-cli")
             .args(["-u", &self.url])
@@ -125,28 +122,11 @@ impl Redis {
     }
 }
 
-impl Drop for Redis {
+impl Drop for Throwaway {
     fn drop(&mut self) {
-        stop_server("redis", &self.dir);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(self.script);
+        let _ = std::process::Command::new(path).args(["stop", &self.dir]).status();
     }
-}
-
-/// Runs `scripts/NAME start` and reads `PREFIX_DIR` and `PREFIX_URL` from
-/// the `export` line it prints.
-fn start_server(name: &str, prefix: &str) -> (String, String) {
-    let line = String::from_utf8(script(name, &["start"])).expect("UTF-8");
-    let value = |key: String| {
-        line.split_whitespace()
-            .find_map(|word| word.strip_prefix(&key))
-            .unwrap_or_else(|| panic!("scripts/{name} prints {key}"))
-            .to_owned()
-    };
-    (value(format!("{prefix}_DIR=")), value(format!("{prefix}_URL=")))
-}
-
-fn stop_server(name: &str, dir: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts").join(name);
-    let _ = std::process::Command::new(path).args(["stop", dir]).status();
 }
 
 fn script(name: &str, args: &[&str]) -> Vec<u8> {

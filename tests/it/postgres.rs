@@ -112,7 +112,7 @@ async fn a_postgres_restart_loses_nothing_acknowledged_and_service_resumes() {
     if !on_postgres() {
         return;
     }
-    let cluster = Cluster::start();
+    let cluster = Cluster::postgres();
     let db = TestDb::on_cluster(&cluster.url);
     let app = TestApp::spawn_on(db, |_| {});
     let client = app.member("alice", "lobby").await;

@@ -81,8 +81,13 @@ async fn a_newcomer_finds_rooms_in_the_directory_and_joins_one_by_click_or_keybo
     alice.type_into("[data-testid=directory-filter]", &format!("kit{TAB}")).await;
     let focused = alice.script("return document.activeElement.dataset.room").await;
     assert_eq!(focused, json!("kitchen"), "Tab goes from the filter to the first room found");
-    let active = alice.client.active_element().await.expect("a focused element");
-    active.send_keys(ENTER).await.expect("Enter is typed");
+    // The list may be drawn anew meanwhile (it keeps the focus): type Enter
+    // into whatever has it.
+    eventually("Enter reaches the focused room", || async {
+        let active = alice.client.active_element().await.expect("a focused element");
+        active.send_keys(ENTER).await.is_ok()
+    })
+    .await;
     alice.wait_for_texts("[data-testid=room-title]", &["kitchen"]).await;
     alice.close().await;
 }
@@ -100,11 +105,21 @@ async fn a_reload_keeps_the_session_and_signing_out_forgets_it() {
         alice.wait_for_texts("[data-testid=room-title]", &[room]).await;
     }
 
+    // A message written offline waits, over a reload too, and goes once.
+    alice.script("walkieDebug.offline(60000)").await;
+    alice.send_message("kept over a reload").await;
+    alice.wait_for("[data-testid=message][data-state=pending]").await;
+
     alice.reload().await;
     alice.wait_for("[data-testid=connection-state][data-state=open]").await;
     alice.wait_for_texts("[data-testid=me]", &["alice"]).await;
-    alice.wait_for("[data-testid=room-item][data-room=lobby]").await;
+    // Joined again, not only listed: the member counts come from `joined`.
+    alice
+        .wait_for_texts("[data-testid=room-item][data-room=lobby] [data-testid=room-count]", &["1"])
+        .await;
     alice.wait_for("[data-testid=room-item][data-room=kitchen][aria-current=true]").await;
+    alice.wait_for("[data-testid=message][data-state=sent][data-id='1'][data-from=alice]").await;
+    assert_eq!(alice.texts("[data-testid=message-text]").await, ["kept over a reload"]);
     let form = alice.find("[data-testid=signin-name]").await;
     assert!(!form.is_displayed().await.unwrap(), "still signed in after a reload");
     alice.screenshot("v2-after-reload").await;
@@ -119,6 +134,44 @@ async fn a_reload_keeps_the_session_and_signing_out_forgets_it() {
     let form = alice.find("[data-testid=signin-name]").await;
     assert!(form.is_displayed().await.unwrap(), "signed out stays signed out");
     alice.wait_for("[data-testid=connection-state][data-state=closed]").await;
+
+    // Someone else signs in on this browser: nothing of alice's is theirs.
+    alice.type_into("[data-testid=signin-name]", &format!("bob{ENTER}")).await;
+    alice.wait_for_texts("[data-testid=me]", &["bob"]).await;
+    assert!(alice.all("[data-testid=room-item]").await.is_empty());
+    alice.close().await;
+}
+
+#[tokio::test]
+async fn a_links_room_opens_once_and_a_room_left_stays_left_after_a_reload() {
+    let app = TestApp::spawn();
+    let driver = Chromedriver::start().await;
+    let alice = driver.browser("alice").await;
+    open_room(&alice, &app, "alice", "lobby").await;
+    eventually("the link's name and room are taken off the address", || async {
+        alice.script("return location.search").await == json!("")
+    })
+    .await;
+    alice.type_into("[data-testid=room-input]", &format!("kitchen{ENTER}")).await;
+    alice.wait_for_texts("[data-testid=room-title]", &["kitchen"]).await;
+    alice.click("[data-testid=room-item][data-room=lobby]").await;
+    alice.wait_for_texts("[data-testid=room-title]", &["lobby"]).await;
+    alice.click("[data-testid=room-leave]").await;
+    eventually("lobby is left", || async {
+        alice.all("[data-testid=room-item][data-room=lobby]").await.is_empty()
+    })
+    .await;
+    alice.reload().await;
+    alice
+        .wait_for_texts(
+            "[data-testid=room-item][data-room=kitchen] [data-testid=room-count]",
+            &["1"],
+        )
+        .await;
+    assert!(
+        alice.all("[data-testid=room-item][data-room=lobby]").await.is_empty(),
+        "left stays left"
+    );
     alice.close().await;
 }
 
@@ -208,8 +261,15 @@ async fn with_the_tab_hidden_a_mention_or_a_direct_message_raises_a_notification
             "window.notified = []; const Real = window.Notification; \
              window.Notification = class extends Real { \
                constructor(title, options) { super(title, options); window.notified.push([title, options.body]); } \
-             }; \
-             Object.defineProperty(document, 'hidden', { configurable: true, get: () => true }); \
+             };",
+        )
+        .await;
+    // Seen at once, the tab visible: no notification.
+    say(&mut bob, "lobby", "@alice while you look").await;
+    alice.wait_for("[data-testid=message][data-id='1']").await;
+    alice
+        .script(
+            "Object.defineProperty(document, 'hidden', { configurable: true, get: () => true }); \
              Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => 'hidden' }); \
              document.dispatchEvent(new Event('visibilitychange'));",
         )
@@ -218,9 +278,10 @@ async fn with_the_tab_hidden_a_mention_or_a_direct_message_raises_a_notification
     say(&mut bob, "lobby", "hey @alice, look").await;
     bob.send(json!({"type": "direct", "to": "alice", "text": "psst", "ref": "dm"})).await;
     bob.skip_to_ref("dm").await;
-    let expected = json!([["bob in #lobby", "hey @alice, look"], ["bob", "psst"]]);
-    eventually("alice is notified of the mention and the direct message", || async {
-        alice.script("return window.notified").await == expected
+    let sorted = "return window.notified.map((n) => n.join(': ')).sort()";
+    let expected = json!(["bob in #lobby: hey @alice, look", "bob: psst"]);
+    eventually("alice is notified of the mention and the direct message only", || async {
+        alice.script(sorted).await == expected
     })
     .await;
     alice.close().await;
@@ -346,7 +407,8 @@ async fn light_and_dark_themes_are_readable_on_desktops_and_phones() {
     for scheme in ["light", "dark"] {
         alice.color_scheme(scheme).await;
         for (label, width, height) in [("desktop", 1100, 800), ("phone", 390, 844)] {
-            alice.resize(width, height).await;
+            alice.viewport(width, height).await;
+            assert_eq!(alice.script("return innerWidth").await, json!(width));
             alice.screenshot(&format!("v2-{label}-{scheme}")).await;
             let ratios = alice.client.execute(CONTRASTS, vec![selectors.clone()]).await.unwrap();
             for pair in ratios.as_array().unwrap() {
@@ -364,5 +426,32 @@ async fn light_and_dark_themes_are_readable_on_desktops_and_phones() {
             .push(alice.script("return getComputedStyle(document.body).backgroundColor").await);
     }
     assert_ne!(backgrounds[0], backgrounds[1], "the dark theme follows the system setting");
+    alice.close().await;
+}
+
+#[tokio::test]
+async fn a_divider_further_back_than_the_latest_page_is_reached_by_loading_older_ones() {
+    let app = TestApp::spawn();
+    let mut bob = app.member("bob", "lobby").await;
+    let driver = Chromedriver::start().await;
+    let alice = driver.browser("alice").await;
+    open_room(&alice, &app, "alice", "lobby").await;
+    say(&mut bob, "lobby", "read").await;
+    alice.wait_for("[data-testid=message][data-id='1']").await;
+    alice.type_into("[data-testid=room-input]", &format!("quiet{ENTER}")).await;
+    alice.wait_for_texts("[data-testid=room-title]", &["quiet"]).await;
+    for i in 0..120 {
+        say(&mut bob, "lobby", &format!("unread {i}")).await;
+    }
+    alice.reload().await;
+    alice.wait_for("[data-testid=room-item][data-room=quiet][aria-current=true]").await;
+    wait_for_title(&alice, "(120) walkie").await;
+    alice.click("[data-testid=room-item][data-room=lobby]").await;
+    let first_unread = "const divider = document.querySelector('[data-testid=unread-divider]'); \
+                        return divider && divider.nextElementSibling.dataset.id;";
+    eventually("the divider sits before message 2", || async {
+        alice.script(first_unread).await == json!("2")
+    })
+    .await;
     alice.close().await;
 }

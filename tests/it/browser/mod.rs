@@ -294,9 +294,12 @@ impl Browser {
         self.command("goog/cdp/execute", command).await;
     }
 
-    /// Resizes the window (a phone: 390 × 844).
-    async fn resize(&self, width: u32, height: u32) {
-        self.client.set_window_size(width, height).await.expect("the window resizes");
+    /// Makes the page's viewport `width` × `height` CSS pixels (a phone:
+    /// 390 × 844), as DevTools' device mode does.
+    async fn viewport(&self, width: u32, height: u32) {
+        let metrics = json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": width < 700});
+        let command = json!({"cmd": "Emulation.setDeviceMetricsOverride", "params": metrics});
+        self.command("goog/cdp/execute", command).await;
     }
 }
 
