@@ -207,9 +207,10 @@ pub trait MessageStore: Send + Sync {
     /// Every room (never a direct conversation) with its latest id.
     fn rooms(&self) -> StoreFuture<Vec<RoomRecord>>;
 
-    /// The latest id of each of `channels` that holds messages (one
-    /// without any is left out). Nodes sharing a database compare these
-    /// with what they delivered, to catch up on what they missed.
+    /// The latest id of each of `channels` the store has (0 for a room
+    /// without messages; a channel never written to is left out). Nodes
+    /// sharing a database compare these with what they delivered, to catch
+    /// up on what they missed.
     fn last_ids(&self, channels: Vec<Channel>) -> StoreFuture<Vec<(Channel, MessageId)>>;
 
     /// Every direct conversation of `user` with its latest id, so that a

@@ -4,7 +4,8 @@
 //! name's first join and last leave, distinct sorted member names) are unit
 //! tested directly. Only this node's sessions are here: the other nodes'
 //! members are in the [`Mirror`](crate::cluster::Mirror), and the ids
-//! delivered in each room in the [`Sequencer`](super::sequence::Sequencer). `H` is how a session is reached: a
+//! delivered in each room in the [`Sequencer`](super::sequence::Sequencer).
+//! `H` is how a session is reached: a
 //! [`SessionHandle`](crate::outbound::SessionHandle) in the server,
 //! anything in tests.
 

@@ -53,6 +53,20 @@ fn node(db: &TestDb, redis: &Redis, i: usize) -> Server {
     Server::start_with(&db.url, &["--redis-url", &redis.url, "--node-id", &id])
 }
 
+/// alice in `lobby` on node 0, bob on node 1; alice has seen bob come in.
+async fn alice_and_bob_in_lobby(cluster: &Nodes) -> (TestClient, TestClient) {
+    let mut alice = cluster.client(0, "alice").await;
+    alice.join("lobby").await;
+    let mut bob = cluster.client(1, "bob").await;
+    bob.join("lobby").await;
+    let presence = alice.skip_to("presence").await;
+    assert_eq!(
+        (presence["name"].as_str(), presence["event"].as_str()),
+        (Some("bob"), Some("join"))
+    );
+    (alice, bob)
+}
+
 /// Asks `who` until `room` lists `names` (presence crosses nodes within
 /// moments, not at once).
 async fn wait_for_members(client: &mut TestClient, room: &str, names: &[&str]) {
@@ -146,15 +160,7 @@ async fn presence_crosses_nodes_and_a_killed_nodes_members_leave_and_resume_else
         return;
     }
     let mut cluster = Nodes::start(3);
-    let mut alice = cluster.client(0, "alice").await;
-    alice.join("lobby").await;
-    let mut bob = cluster.client(1, "bob").await;
-    bob.join("lobby").await;
-    let presence = alice.skip_to("presence").await;
-    assert_eq!(
-        (presence["name"].as_str(), presence["event"].as_str()),
-        (Some("bob"), Some("join"))
-    );
+    let (mut alice, mut bob) = alice_and_bob_in_lobby(&cluster).await;
     let mut carol = cluster.client(2, "carol").await;
     wait_for_members(&mut carol, "lobby", &["alice", "bob"]).await;
     let joined = carol.join("lobby").await;
@@ -338,11 +344,7 @@ async fn a_stopped_nodes_members_leave_before_its_presence_could_expire() {
         return;
     }
     let mut cluster = Nodes::start(2);
-    let mut alice = cluster.client(0, "alice").await;
-    alice.join("lobby").await;
-    let mut bob = cluster.client(1, "bob").await;
-    bob.join("lobby").await;
-    assert_eq!(alice.skip_to("presence").await["event"], "join");
+    let (mut alice, mut bob) = alice_and_bob_in_lobby(&cluster).await;
     cluster.nodes[1].signal("TERM");
     let stopped = Instant::now();
     assert_eq!(

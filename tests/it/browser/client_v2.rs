@@ -26,6 +26,24 @@ async fn open_room(browser: &Browser, app: &TestApp, name: &str, room: &str) {
     browser.wait_for(&current).await;
 }
 
+/// A server, bob in its lobby (a plain client), and alice's browser with
+/// the lobby open. Fields drop in order: the browser before its driver.
+struct Lobby {
+    alice: Browser,
+    bob: TestClient,
+    app: TestApp,
+    driver: Chromedriver,
+}
+
+async fn lobby() -> Lobby {
+    let app = TestApp::spawn();
+    let bob = app.member("bob", "lobby").await;
+    let driver = Chromedriver::start().await;
+    let alice = driver.browser("alice").await;
+    open_room(&alice, &app, "alice", "lobby").await;
+    Lobby { alice, bob, app, driver }
+}
+
 async fn title(browser: &Browser) -> String {
     browser.script("return document.title").await.as_str().unwrap_or_default().to_owned()
 }
@@ -177,11 +195,7 @@ async fn a_links_room_opens_once_and_a_room_left_stays_left_after_a_reload() {
 
 #[tokio::test]
 async fn unread_messages_count_in_the_title_and_a_divider_marks_the_first_after_a_reload() {
-    let app = TestApp::spawn();
-    let mut bob = app.member("bob", "lobby").await;
-    let driver = Chromedriver::start().await;
-    let alice = driver.browser("alice").await;
-    open_room(&alice, &app, "alice", "lobby").await;
+    let Lobby { driver: _driver, app: _app, mut bob, alice } = lobby().await;
     for text in ["read 1", "read 2"] {
         say(&mut bob, "lobby", text).await;
     }
@@ -229,9 +243,7 @@ async fn unread_messages_count_in_the_title_and_a_divider_marks_the_first_after_
 
 #[tokio::test]
 async fn with_the_tab_hidden_a_mention_or_a_direct_message_raises_a_notification() {
-    let app = TestApp::spawn();
-    let mut bob = app.member("bob", "lobby").await;
-    let driver = Chromedriver::start().await;
+    let Lobby { driver, app, mut bob, alice } = lobby().await;
 
     // Permission is asked on a click, never on load.
     let carol = driver.browser("carol").await;
@@ -250,8 +262,6 @@ async fn with_the_tab_hidden_a_mention_or_a_direct_message_raises_a_notification
     .await;
     carol.close().await;
 
-    let alice = driver.browser("alice").await;
-    open_room(&alice, &app, "alice", "lobby").await;
     alice.grant_notifications().await;
     // The page draws again when it comes back into view.
     alice.script("document.dispatchEvent(new Event('visibilitychange'))").await;
@@ -289,11 +299,7 @@ async fn with_the_tab_hidden_a_mention_or_a_direct_message_raises_a_notification
 
 #[tokio::test]
 async fn links_are_clickable_nothing_else_is_markup_and_days_and_senders_are_grouped() {
-    let app = TestApp::spawn();
-    let mut bob = app.member("bob", "lobby").await;
-    let driver = Chromedriver::start().await;
-    let alice = driver.browser("alice").await;
-    open_room(&alice, &app, "alice", "lobby").await;
+    let Lobby { driver: _driver, app: _app, mut bob, alice } = lobby().await;
     let hostile = "see https://example.com/a_(b). and <a href=javascript:alert(1)>x</a>\nline two";
     say(&mut bob, "lobby", hostile).await;
     say(&mut bob, "lobby", "javascript:alert(2) and ftp://example.com stay text").await;
@@ -378,11 +384,7 @@ const CONTRASTS: &str = "
 
 #[tokio::test]
 async fn light_and_dark_themes_are_readable_on_desktops_and_phones() {
-    let app = TestApp::spawn();
-    let mut bob = app.member("bob", "lobby").await;
-    let driver = Chromedriver::start().await;
-    let alice = driver.browser("alice").await;
-    open_room(&alice, &app, "alice", "lobby").await;
+    let Lobby { driver: _driver, app, mut bob, alice } = lobby().await;
     say(&mut bob, "lobby", "hello, see https://example.com").await;
     say(&mut bob, "lobby", "@alice are you there?").await;
     let mut other = app.member("bob", "garden").await;
@@ -431,11 +433,7 @@ async fn light_and_dark_themes_are_readable_on_desktops_and_phones() {
 
 #[tokio::test]
 async fn a_divider_further_back_than_the_latest_page_is_reached_by_loading_older_ones() {
-    let app = TestApp::spawn();
-    let mut bob = app.member("bob", "lobby").await;
-    let driver = Chromedriver::start().await;
-    let alice = driver.browser("alice").await;
-    open_room(&alice, &app, "alice", "lobby").await;
+    let Lobby { driver: _driver, app: _app, mut bob, alice } = lobby().await;
     say(&mut bob, "lobby", "read").await;
     alice.wait_for("[data-testid=message][data-id='1']").await;
     alice.type_into("[data-testid=room-input]", &format!("quiet{ENTER}")).await;
