@@ -6,9 +6,10 @@
 //! reports is usually a message still on its way through Redis (two nodes
 //! writing to one room commit in one order and publish in another), so it
 //! is given [`GAP_GRACE`] to arrive before it is read from the store. It
-//! is never read while a batch of this node's is in flight: that batch may already be committed, and a read could
-//! return its messages before the commit's answer delivers them with
-//! their acknowledgements (the sender would see its message twice). A
+//! is never read while a batch of this node's is in flight: that batch
+//! may already be committed, and a read could return its messages before
+//! the commit's answer delivers them with their acknowledgements (the
+//! sender would see its message twice). A
 //! batch that starts during the read takes ids above everything the read
 //! looks for (ids commit in order), so only the start is held back.
 //!
@@ -109,10 +110,10 @@ impl ChatServer {
     /// Puts a stored message in order: delivers what is ready, answers a
     /// sender whose message was delivered already, notes a gap to read.
     pub(super) fn sequence(&mut self, message: ChatMessage, reply: Option<Reply>) {
-        let channel = message.room.clone();
-        let audience = self.has_audience(&channel);
-        let id = message.id;
-        let done = self.sequencer.offer(&channel, id, Arrival { message, reply }, audience);
+        let (channel, id) = (message.room.clone(), message.id);
+        let registry = &self.registry;
+        let arrival = Arrival { message, reply };
+        let done = self.sequencer.offer(&channel, id, arrival, || audience(registry, &channel));
         for Arrival { message, reply } in done.ready {
             self.deliver(&message, reply);
         }
@@ -122,7 +123,7 @@ impl ChatServer {
         self.note_gap(done.gap);
     }
 
-    /// Keeps `gap` for [`start_fills`](Self::start_fills).
+    /// Keeps `gap` for [`start_reads`](Self::start_reads).
     pub(super) fn note_gap(&mut self, gap: Option<Gap>) {
         self.reads.gaps.extend(gap.map(|gap| (Instant::now(), gap)));
     }

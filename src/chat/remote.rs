@@ -7,7 +7,7 @@
 //! in the [`Mirror`](crate::cluster::Mirror). On a single node the mirror
 //! stays empty and none of this changes anything.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
@@ -73,17 +73,14 @@ impl ChatServer {
     }
 
     /// Every room with its distinct names on every node, sorted by name.
+    /// The registry knows every room the mirror does (`remote_presence`
+    /// adds them), so only the other nodes' names of each room are walked.
     pub(super) fn summaries(&self) -> Vec<RoomSummary> {
-        let mut rooms: BTreeMap<&RoomName, BTreeSet<&UserName>> =
-            self.registry.rooms().map(|(name, state)| (name, state.names().collect())).collect();
-        for (room, name) in self.mirror.memberships() {
-            rooms.entry(room).or_default().insert(name);
-        }
-        let summary = |(name, names): (&RoomName, BTreeSet<&UserName>)| RoomSummary {
-            name: name.clone(),
-            members: names.len(),
+        let summary = |(name, state): (&RoomName, &super::rooms::Room<_>)| {
+            let elsewhere = self.mirror.names_in(name).filter(|other| !state.has_name(other));
+            RoomSummary { name: name.clone(), members: state.name_count() + elsewhere.count() }
         };
-        rooms.into_iter().map(summary).collect()
+        self.registry.rooms().map(summary).collect()
     }
 
     /// `typing` of `from` in `channel`, to the sessions here of everyone else.

@@ -35,6 +35,11 @@ impl<H> Room<H> {
         self.names.keys()
     }
 
+    /// How many distinct names have a session in the room.
+    pub fn name_count(&self) -> usize {
+        self.names.len()
+    }
+
     /// Whether a session of `name` is in the room.
     pub fn has_name(&self, name: &UserName) -> bool {
         self.names.contains_key(name)

@@ -12,7 +12,8 @@
 //! already in the store.
 //!
 //! A channel nobody on this node listens to needs no order: its offers
-//! pass at once and move the delivered id up (`audience` false). The
+//! pass at once and move the delivered id up (`audience` says false;
+//! it is asked only when the message is not simply the next in line). The
 //! delivered id never moves on a read of the store's latest id alone: a
 //! read taken while this node's own batch commits could pass a message
 //! whose acknowledgement is still to come.
@@ -89,7 +90,7 @@ impl<T> Sequencer<T> {
         channel: &Channel,
         id: MessageId,
         item: T,
-        audience: bool,
+        audience: impl FnOnce() -> bool,
     ) -> Sequenced<T> {
         let line = match self.lines.get_mut(channel) {
             Some(line) => line,
@@ -106,7 +107,7 @@ impl<T> Sequencer<T> {
             done.stale = Some(item);
             return done;
         }
-        if !audience {
+        if !audience() {
             line.held.insert(id, item);
             let last = line.held.keys().next_back().copied().unwrap_or(id);
             done.ready = std::mem::take(&mut line.held).into_values().collect();
@@ -203,8 +204,8 @@ mod tests {
     fn messages_in_order_pass_and_duplicates_are_stale() {
         let mut sequencer = Sequencer::default();
         sequencer.start(lobby(), 0);
-        assert_eq!(sequencer.offer(&lobby(), 1, "one", true).ready, vec!["one"]);
-        let again = sequencer.offer(&lobby(), 1, "one again", true);
+        assert_eq!(sequencer.offer(&lobby(), 1, "one", || true).ready, vec!["one"]);
+        let again = sequencer.offer(&lobby(), 1, "one again", || true);
         assert_eq!((again.ready.len(), again.stale), (0, Some("one again")));
         assert_eq!(sequencer.delivered(&lobby()), 1);
     }
@@ -213,13 +214,13 @@ mod tests {
     fn a_message_ahead_waits_for_the_gap_to_be_read() {
         let mut sequencer = Sequencer::default();
         sequencer.start(lobby(), 1);
-        let ahead = sequencer.offer(&lobby(), 4, "four", true);
+        let ahead = sequencer.offer(&lobby(), 4, "four", || true);
         assert!(ahead.ready.is_empty());
         assert_eq!(ahead.gap, Some(Gap { channel: lobby(), upto: 3 }));
-        assert_eq!(sequencer.offer(&lobby(), 5, "five", true).gap, None, "one read at a time");
-        assert_eq!(sequencer.offer(&lobby(), 2, "two", true).ready, vec!["two"]);
+        assert_eq!(sequencer.offer(&lobby(), 5, "five", || true).gap, None, "one read at a time");
+        assert_eq!(sequencer.offer(&lobby(), 2, "two", || true).ready, vec!["two"]);
         assert_eq!(
-            sequencer.offer(&lobby(), 3, "three", true).ready,
+            sequencer.offer(&lobby(), 3, "three", || true).ready,
             vec!["three", "four", "five"]
         );
         assert_eq!(sequencer.filled(&lobby()), None);
@@ -230,8 +231,8 @@ mod tests {
     fn a_read_that_came_short_leaves_the_gap_to_read_again() {
         let mut sequencer = Sequencer::default();
         sequencer.start(lobby(), 0);
-        sequencer.offer(&lobby(), 3, "three", true);
-        sequencer.offer(&lobby(), 1, "one", true);
+        sequencer.offer(&lobby(), 3, "three", || true);
+        sequencer.offer(&lobby(), 1, "one", || true);
         assert_eq!(sequencer.filled(&lobby()), Some(Gap { channel: lobby(), upto: 2 }));
     }
 
@@ -239,10 +240,10 @@ mod tests {
     fn the_held_copy_is_kept_over_the_one_read_back() {
         let mut sequencer = Sequencer::default();
         sequencer.start(lobby(), 0);
-        sequencer.offer(&lobby(), 2, "mine, with its ack", true);
-        sequencer.offer(&lobby(), 2, "read back", true);
+        sequencer.offer(&lobby(), 2, "mine, with its ack", || true);
+        sequencer.offer(&lobby(), 2, "read back", || true);
         assert_eq!(
-            sequencer.offer(&lobby(), 1, "one", true).ready,
+            sequencer.offer(&lobby(), 1, "one", || true).ready,
             vec!["one", "mine, with its ack"]
         );
     }
@@ -251,7 +252,7 @@ mod tests {
     fn without_audience_everything_passes_and_a_store_ahead_is_read() {
         let mut sequencer = Sequencer::default();
         sequencer.start(lobby(), 0);
-        assert_eq!(sequencer.offer(&lobby(), 7, "seven", false).ready, vec!["seven"]);
+        assert_eq!(sequencer.offer(&lobby(), 7, "seven", || false).ready, vec!["seven"]);
         assert_eq!(sequencer.delivered(&lobby()), 7);
         assert_eq!(sequencer.behind(&lobby(), 7), None);
         assert_eq!(sequencer.behind(&lobby(), 12), Some(Gap { channel: lobby(), upto: 12 }));
@@ -263,7 +264,7 @@ mod tests {
     fn a_conversation_starts_at_its_first_message() {
         let mut sequencer = Sequencer::default();
         let dm = Channel::parse("@alice+bob").unwrap();
-        assert_eq!(sequencer.offer(&dm, 41, "hi", true).ready, vec!["hi"]);
+        assert_eq!(sequencer.offer(&dm, 41, "hi", || true).ready, vec!["hi"]);
         assert_eq!(sequencer.delivered(&dm), 41);
     }
 }

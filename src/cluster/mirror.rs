@@ -137,11 +137,6 @@ impl Mirror {
         state.entries.into_iter().filter_map(|entry| self.count(entry, false)).collect()
     }
 
-    /// The nodes heard of.
-    pub fn nodes(&self) -> impl Iterator<Item = &NodeId> {
-        self.nodes.keys()
-    }
-
     /// Whether `entry` is present on another node.
     pub fn contains(&self, entry: &Entry) -> bool {
         self.counts.contains_key(entry)
@@ -150,11 +145,6 @@ impl Mirror {
     /// The names in `room` on other nodes, each once, sorted.
     pub fn names_in(&self, room: &RoomName) -> impl Iterator<Item = &UserName> {
         self.by_room.get(room).into_iter().flatten()
-    }
-
-    /// Every (room, name) present on other nodes, each once.
-    pub fn memberships(&self) -> impl Iterator<Item = (&RoomName, &UserName)> {
-        self.by_room.iter().flat_map(|(room, names)| names.iter().map(move |name| (room, name)))
     }
 
     /// Counts `entry` in or out; a transition when it crossed zero.

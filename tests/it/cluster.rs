@@ -10,7 +10,7 @@ use serde_json::json;
 use tokio::sync::Barrier;
 
 use crate::databases::{on_postgres, Redis};
-use crate::support::{Next, Server, TestClient, TestDb, TIMEOUT};
+use crate::support::{post, Next, Server, TestClient, TestDb, TIMEOUT};
 
 /// A Redis, a database and `n` walkie nodes on them.
 struct Nodes {
@@ -322,6 +322,16 @@ async fn direct_messages_mentions_typing_read_cursors_and_resends_cross_nodes() 
     assert_eq!(
         (again["id"].clone(), again["ts"].clone()),
         (first["id"].clone(), first["ts"].clone())
+    );
+
+    // An HTTP POST on one node reaches the members on the others, live.
+    let url = cluster.nodes[1].url("/api/rooms/lobby/messages");
+    let posted = post(url, json!({"from": "deploybot", "text": "deployed"})).await;
+    assert_eq!(posted.status, 201, "{}", posted.body);
+    let live = alice_elsewhere.skip_to("message").await;
+    assert_eq!(
+        (live["from"].as_str(), live["text"].as_str()),
+        (Some("deploybot"), Some("deployed"))
     );
 }
 
